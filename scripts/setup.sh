@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what Jetpack needs on Debian 12 with Node 20, as root, then build it.
+# Idempotent: skips what is already there. Used by `npm run demo`, `npm test` and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.4.2
+APT_PACKAGES=(zfs-fuse busybox-static appc-spec attr xz-utils bzip2 gzip gcc libc6-dev util-linux iproute2 procps)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: must run as root (it installs packages and Jetpack needs root for namespaces and mounts)" >&2
+  exit 8
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  echo "setup.sh: installing pnpm $PNPM_VERSION" >&2
+  npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null
+fi
+
+pnpm install --frozen-lockfile --silent
+pnpm run --silent build
+
+# Put the commands on PATH.
+for bin in commands/*/dist/main.js; do
+  name=$(node -e 'const p=require(process.argv[1]); console.log(Object.keys(p.bin)[0])' "$PWD/$(dirname "$(dirname "$bin")")/package.json")
+  chmod +x "$bin"
+  ln -sfn "$PWD/$bin" "/usr/local/bin/$name"
+done

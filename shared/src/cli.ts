@@ -1,0 +1,124 @@
+/**
+ * What every Jetpack command shares at its edge: Go-style flag spelling, yargs set-up, JSON output,
+ * one-line errors with documented exit codes (./errors.ts), and reading the previous command's JSON
+ * from stdin so that commands chain: `aci-import x.aci | pod-create | jail-run`.
+ */
+import yargs, { type Argv } from 'yargs';
+import { errorMessage, JetpackError, usage } from './errors.js';
+
+/**
+ * Accept the original jetpack's Go `flag` spelling: `-config=PATH`, `-dir=.` and `-help` become
+ * `--config=PATH`, `--dir=.` and `--help`. Only options before the first positional argument are
+ * rewritten, and only names of two or more letters, so `-n NAME` and a COMMAND's own flags are untouched.
+ */
+export function goFlags(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--' || !a.startsWith('-') || a === '-') break;
+    out.push(/^-[A-Za-z][A-Za-z0-9.-]+(=.*)?$/.test(a) ? `-${a}` : a);
+  }
+  return out.concat(argv.slice(i));
+}
+
+/** A yargs parser configured the Jetpack way: strict, usage errors thrown as JetpackError('usage'). */
+export function parser(name: string, argv: readonly string[], usageText: string): Argv<{ config: string | undefined }> {
+  return yargs(goFlags(argv))
+    .scriptName(name)
+    .usage(usageText)
+    .option('config', { type: 'string', describe: 'configuration file (default: $JETPACK_CONF, then /etc/jetpack.conf)' })
+    .strict()
+    .version(false)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true })
+    .fail((msg: string | undefined, err: Error | undefined) => {
+      if (err instanceof JetpackError) throw err;
+      throw usage(`${msg ?? errorMessage(err)} (see ${name} --help)`);
+    });
+}
+
+/** Print a command failure the documented way and return its exit code. */
+export function reportError(name: string, err: unknown): number {
+  if (err instanceof JetpackError) {
+    process.stderr.write(`${name}: ${errorMessage(err)}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  process.stderr.write(`${name}: ${errorMessage(err)}\n`);
+  if (process.env['JETPACK_DEBUG'] && e.stack) process.stderr.write(`${e.stack}\n`);
+  return 1;
+}
+
+/** What a command's main returns: a JSON-able result, or an exit status it has already acted on. */
+export type CommandResult = { json: unknown; status?: number; human?: string } | { status: number };
+
+export type CommandMain = (argv: string[]) => Promise<CommandResult>;
+
+/**
+ * Run a command as an executable: JSON result on stdout (2-space indented), errors on stderr,
+ * exit with the result's status or the error's code.
+ */
+export async function runMain(name: string, main: CommandMain, argv = process.argv.slice(2)): Promise<never> {
+  let code: number;
+  try {
+    const r = await main(argv);
+    if ('json' in r) process.stdout.write(`${JSON.stringify(r.json, null, 2)}\n`);
+    code = r.status ?? 0;
+  } catch (err) {
+    code = reportError(name, err);
+  }
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(code);
+}
+
+/**
+ * Read the previous command's JSON document from stdin (for pipes such as `aci-import | pod-create`).
+ * @returns the parsed value, or null when stdin is a terminal or empty
+ * @throws JetpackError('usage') when stdin is not JSON
+ */
+export async function readStdinJson(): Promise<unknown> {
+  if (process.stdin.isTTY) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw usage(`stdin: expected the JSON output of a Jetpack command, got "${text.slice(0, 40)}"`);
+  }
+}
+
+/** Pick a string field (`uuid`, `id`) from a piped JSON object, or from the first of an array. */
+export function pipedField(doc: unknown, field: string): string | null {
+  const obj = Array.isArray(doc) ? (doc[0] as unknown) : doc;
+  if (obj !== null && typeof obj === 'object' && field in obj) {
+    const v = (obj as Record<string, unknown>)[field];
+    if (typeof v === 'string') return v;
+  }
+  return null;
+}
+
+/**
+ * Run `cleanup` and exit 128+N if SIGINT or SIGTERM arrives while `fn` runs, so that an interrupted
+ * operation leaves nothing half-written. The handlers are removed when `fn` settles.
+ */
+export async function cleanupOnSignal<T>(fn: () => Promise<T>, cleanup: () => Promise<void>): Promise<T> {
+  const handler = (sig: NodeJS.Signals): void => {
+    const code = 128 + (sig === 'SIGINT' ? 2 : 15);
+    cleanup()
+      .catch(() => undefined)
+      .finally(() => process.exit(code));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  try {
+    return await fn();
+  } finally {
+    process.removeListener('SIGINT', handler);
+    process.removeListener('SIGTERM', handler);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Human-readable output of the `jetpack` wrapper, in the original jetpack's formats
+ * (tables aligned like Go's tabwriter with padding 2; sections indented by 2 spaces).
+ * Commands' JSON output is the machine interface; these strings are for people.
+ */
+import type { App, NameValue } from './appc/types.js';
+import type { Config } from './config.js';
+import type { Image, Pod } from './store/store.js';
+
+/** Align rows into columns separated by at least two spaces; the last column is not padded. */
+export function table(rows: ReadonlyArray<readonly string[]>, indent = ''): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return rows
+    .map((r) => indent + r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 2))).join('').trimEnd())
+    .join('\n');
+}
+
+/** Go's %q-like quoting of one argv word. */
+function quote(s: string): string {
+  return JSON.stringify(s);
+}
+
+function section(title: string, body: string, indent: string): string {
+  return body === '' ? '' : `${indent}${title}\n${body}\n`;
+}
+
+function pairs(list: readonly NameValue[] | undefined, indent: string): string {
+  return list === undefined || list.length === 0 ? '' : table(list.map((l) => [l.name, l.value]), indent);
+}
+
+function formatApp(app: App, indent: string): string {
+  const rows: string[][] = [];
+  if (app.exec !== undefined) rows.push(['Exec', app.exec.map(quote).join(' ')]);
+  rows.push(['User', app.user], ['Group', app.group]);
+  if (app.workingDirectory !== undefined) rows.push(['WorkingDirectory', app.workingDirectory]);
+  if (app.supplementaryGIDs !== undefined && app.supplementaryGIDs.length > 0) rows.push(['SupplementaryGIDs', app.supplementaryGIDs.join(' ')]);
+  let out = `${table(rows, indent)}\n${indent}Environment:\n`;
+  const env = pairs(app.environment, `${indent}  `);
+  if (env !== '') out += `${env}\n`;
+  if (app.eventHandlers?.length) out += section('Event Handlers', table(app.eventHandlers.map((h) => [h.name, h.exec.map(quote).join(' ')]), `${indent}  `), indent);
+  if (app.mountPoints?.length) out += section('Mount Points', table(app.mountPoints.map((m) => [m.name, m.path, m.readOnly ? 'ro' : ''].filter((c) => c !== '')), `${indent}  `), indent);
+  if (app.ports?.length) out += section('Ports', table(app.ports.map((p) => [p.name, p.protocol, String(p.port), p.socketActivated ? '(socket activated)' : ''].filter((c) => c !== '')), `${indent}  `), indent);
+  if (app.isolators?.length) out += section('Isolators', table(app.isolators.map((i) => [i.name, JSON.stringify(i.value)]), `${indent}  `), indent);
+  return out;
+}
+
+/** `image IMAGE show`. */
+export function formatImage(i: Image): string {
+  let out = `Image ${i.uuid}\n${table([['Hash', i.id], ['Origin', i.origin], ['Timestamp', i.timestamp]], '  ')}\n`;
+  out += `  Manifest ${i.manifest.name}\n`;
+  out += section('Labels', pairs(i.manifest.labels, '      '), '    ');
+  if (i.manifest.app) out += `    App\n${formatApp(i.manifest.app, '      ')}`;
+  out += section('Annotations', pairs(i.manifest.annotations, '      '), '    ');
+  return out.trimEnd();
+}
+
+/** `image list`: UUID, NAME, LABELS (name="value", sorted), or `No images`. */
+export function formatImageList(images: readonly Image[]): string {
+  if (images.length === 0) return 'No images';
+  const rows = images.map((i) => [
+    i.uuid,
+    i.manifest.name,
+    (i.manifest.labels ?? []).map((l) => `${l.name}=${JSON.stringify(l.value)}`).sort().join(','),
+  ]);
+  return table([['UUID', 'NAME', 'LABELS'], ...rows.sort((a, b) => (a[1] as string).localeCompare(b[1] as string))]);
+}
+
+/** The STATUS column: running, prepared, or exited with the status. */
+export function podStatus(p: Pod): string {
+  return p.state === 'exited' && p.run.status !== undefined ? `exited(${p.run.status})` : p.state;
+}
+
+function podIp(p: Pod): string {
+  return p.manifest.annotations?.find((a) => a.name === 'ip-address')?.value ?? '-';
+}
+
+/** `pod list`: UUID, STATUS, IP, APPS, or `No pods`. */
+export function formatPodList(pods: readonly Pod[]): string {
+  if (pods.length === 0) return 'No pods';
+  return table([['UUID', 'STATUS', 'IP', 'APPS'], ...pods.map((p) => [p.uuid, podStatus(p), podIp(p), p.apps.map((a) => a.name).join(' ')])]);
+}
+
+/** `pod POD show`. */
+export function formatPod(p: Pod): string {
+  let out = `Pod ${p.uuid}\n${table([['State', podStatus(p)], ['Created', p.created]], '  ')}\n  Manifest\n    Apps\n`;
+  for (const a of p.manifest.apps) {
+    out += `      ${a.name}\n        ${a.image.id}\n`;
+    out += section('Annotations', pairs(a.annotations, '          '), '        ');
+    if (a.app) out += `        App\n${formatApp(a.app, '          ')}`;
+  }
+  const vols = p.manifest.volumes ?? [];
+  if (vols.length > 0) {
+    out += '    Volumes\n';
+    for (const v of vols) {
+      out += `      ${v.name}${v.readOnly ? ' (ro)' : ''}\n${table([['Kind', v.kind], ...(v.source ? [['Source', v.source]] : [])], '        ')}\n`;
+    }
+  }
+  out += section('Annotations', pairs(p.manifest.annotations, '      '), '    ');
+  return out.trimEnd();
+}
+
+/** `info` / `init`: version, store, and every effective configuration key. */
+export function formatInfo(version: string, store: Array<[string, string]>, config: Config): string {
+  const conf = [...config.values].map(([k, v]) => [k, v]);
+  return [
+    `JetPack ${version} (Node ${process.version}, ${process.platform})`,
+    table(store),
+    `Configuration${config.path ? ` (${config.path})` : ' (defaults)'}:`,
+    table(conf, '  '),
+  ].join('\n');
+}

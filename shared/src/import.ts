@@ -1,0 +1,109 @@
+/**
+ * Image import (`aci-import`, `jetpack image import ARCHIVE [MANIFEST]`).
+ *
+ * ARCHIVE alone is an ACI (appc spec/aci.md): one streaming pass detects the compression by magic
+ * bytes, hashes the uncompressed tar (the image ID), keeps it (image.tar, so export gives the same
+ * bytes back), validates every entry and extracts the rootfs. With MANIFEST, ARCHIVE is a plain
+ * root filesystem tarball (like FreeBSD's base.txz): it is extracted into the rootfs, the manifest
+ * is validated, and a deterministic ACI tar of the two is written; its hash is the image ID.
+ *
+ * Nothing is visible until the image is complete (store.ts § visibility); a failure or SIGINT/SIGTERM
+ * removes what was made, and an import killed outright leaves a directory `gc` removes.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { parseImageManifest } from './appc/validate.js';
+import { AC_VERSION } from './appc/types.js';
+import { decompress } from './archive/decompress.js';
+import { extractAci, extractRootfsTarball } from './archive/extract.js';
+import { packAci } from './archive/pack.js';
+import { openSource } from './archive/source.js';
+import { cleanupOnSignal } from './cli.js';
+import { invalid } from './errors.js';
+import type { Image, Store } from './store/store.js';
+
+export interface ImportResult {
+  image: Image;
+  /** True when an image with the same ID was already in the store (nothing new was written). */
+  existing: boolean;
+}
+
+/** Read a whole (small) document from a path, `-` or URL. */
+async function readLocation(location: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await openSource(location)) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A manifest given beside a rootfs tarball may leave out acKind and acVersion (the original
+ * jetpack filled them in); everything else must be valid.
+ */
+function completeManifest(bytes: Buffer, source: string): Buffer {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw invalid(`${source}: not JSON: ${(err as Error).message}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw invalid(`${source}: an image manifest is a JSON object`);
+  const obj = { acKind: 'ImageManifest', acVersion: AC_VERSION, ...(doc as Record<string, unknown>) };
+  return Buffer.from(`${JSON.stringify(obj, null, 2)}\n`);
+}
+
+/**
+ * Import ARCHIVE (and MANIFEST) into the store.
+ * @throws JetpackError('invalid') for a broken or hostile archive or an invalid manifest (the store is left as it was)
+ */
+export async function importImage(store: Store, archive: string, manifestLocation?: string): Promise<ImportResult> {
+  const uuid = randomUUID();
+  const dir = store.layout.imageDir(uuid);
+  await mkdir(store.layout.images, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { mode: 0o755 });
+  await writeFile(`${dir}/.importing`, `${process.pid}\n`);
+  const discard = (): Promise<void> => store.discardImage(uuid);
+  try {
+    return await cleanupOnSignal(async () => {
+      await store.driver.createImageRootfs(uuid);
+      let id: string;
+      let size: number;
+      let manifestBytes: Buffer;
+      if (manifestLocation === undefined) {
+        const { stream } = await decompress(await openSource(archive));
+        const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar` });
+        ({ id, size } = r);
+        manifestBytes = r.manifest;
+        parseImageManifest(manifestBytes, `${archive}: manifest`);
+      } else {
+        manifestBytes = completeManifest(await readLocation(manifestLocation), manifestLocation);
+        parseImageManifest(manifestBytes, manifestLocation);
+        const { stream } = await decompress(await openSource(archive));
+        await extractRootfsTarball(stream, store.layout.imageRootfs(uuid));
+        ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`)));
+      }
+      const manifest = parseImageManifest(manifestBytes, 'manifest');
+      if ((manifest.dependencies ?? []).length > 0) {
+        throw invalid(`${archive}: manifest: dependencies: images with dependencies are not supported yet`);
+      }
+      await writeFile(`${dir}/manifest`, manifestBytes, { mode: 0o644 });
+      const existing = await store.imageById(id);
+      if (existing !== null) {
+        await discard();
+        return { image: existing, existing: true };
+      }
+      await store.driver.sealImage(uuid);
+      const res = await store.publishImage({ uuid, id, origin: archive, timestamp: new Date().toISOString(), size });
+      await import('node:fs/promises').then((fs) => fs.unlink(`${dir}/.importing`)).catch(() => undefined);
+      return res;
+    }, discard);
+  } catch (err) {
+    await discard().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Read back an image's manifest bytes as stored. */
+export async function manifestBytes(store: Store, image: Image): Promise<Buffer> {
+  return readFile(`${store.layout.imageDir(image.uuid)}/manifest`);
+}

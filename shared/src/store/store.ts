@@ -1,0 +1,313 @@
+/**
+ * The Jetpack store: images and pods on disk, behind one interface whatever the driver.
+ *
+ * Visibility rule: an image or pod exists when its `meta.json` exists. It is written last, by an
+ * atomic rename, so an interrupted import or create leaves only an invisible directory, which
+ * `gc()` removes. Image IDs are claimed by an index link `images/sha512-HEX -> UUID` made with
+ * symlink(2), which fails with EEXIST for the loser of a race, so parallel imports of one archive
+ * give one image. References between pods and images are guarded by a lock (proper-lockfile on
+ * the store root), so an image can never be destroyed while a pod being created takes it.
+ */
+import { mkdir, readdir, readFile, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
+import lockfile from 'proper-lockfile';
+import type { ImageManifest, PodManifest } from '../appc/types.js';
+import { type Config, get, withPrefix } from '../config.js';
+import { conflict, JetpackError, notFound } from '../errors.js';
+import type { CloneKind, StoreDriver } from './driver.js';
+import { DirDriver } from './dir.js';
+import { Layout } from './layout.js';
+import { removeTree } from './mounts.js';
+import { ZfsDriver } from './zfs.js';
+
+/** RFC 4122 UUID in canonical lowercase form (appc spec/ace.md § Pod UUID). */
+export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** `images/UUID/meta.json`. */
+export interface ImageMeta {
+  /** Storage UUID of the image (random, assigned at import). */
+  uuid: string;
+  /** Image ID: `sha512-` + 128 hex digits of the uncompressed ACI tar (appc spec/aci.md § Image ID). */
+  id: string;
+  /** Where it came from: the ARCHIVE location, or `UUID` of the parent image for built images. */
+  origin: string;
+  /** When it was imported, RFC 3339 UTC. */
+  timestamp: string;
+  /** Size of the uncompressed ACI tar, in bytes. */
+  size: number;
+}
+
+/** An image as commands see it. */
+export interface Image extends ImageMeta {
+  manifest: ImageManifest;
+  /** Path of the image's root filesystem on the host. */
+  rootfs: string;
+}
+
+/** One app of a pod as stored: its name, the image UUID it was cloned from, and how. */
+export interface PodAppMeta {
+  name: string;
+  image: string;
+  clone: CloneKind;
+}
+
+/** `pods/UUID/meta.json`. */
+export interface PodMeta {
+  uuid: string;
+  /** When the pod was created, RFC 3339 UTC. */
+  created: string;
+  apps: PodAppMeta[];
+}
+
+/** `pods/UUID/run.json`, written by jail-run. */
+export interface RunState {
+  /** Host PID of the pod's launcher while it runs. */
+  pid?: number;
+  started?: string;
+  exited?: string;
+  /** Exit status of the pod: the first failing app's, 128+N for signal N. */
+  status?: number;
+}
+
+/** Pod state: `prepared` (never ran), `running`, `exited` (see `status`). */
+export type PodState = 'prepared' | 'running' | 'exited';
+
+/** A pod as commands see it. */
+export interface Pod extends PodMeta {
+  manifest: PodManifest;
+  state: PodState;
+  run: RunState;
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Write a file atomically: a temporary sibling, then rename(2). */
+export async function writeAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, data, { mode });
+  await rename(tmp, path);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class Store {
+  readonly layout: Layout;
+  readonly driver: StoreDriver;
+
+  constructor(readonly config: Config) {
+    const zfs = get(config, 'root.zfs');
+    if (zfs !== '') {
+      this.layout = new Layout(get(config, 'root.zfs.mountpoint') || '/var/jetpack');
+      this.driver = new ZfsDriver(this.layout, {
+        dataset: zfs,
+        rootProps: withPrefix(config, 'root.zfs.').filter(([k]) => k !== 'mountpoint'),
+        imageProps: withPrefix(config, 'images.zfs.'),
+        podProps: withPrefix(config, 'pods.zfs.'),
+      });
+    } else {
+      this.layout = new Layout(get(config, 'root.dir') || '/var/jetpack');
+      this.driver = new DirDriver(this.layout);
+    }
+  }
+
+  /** Open the store for use: checks it is initialised (the dir store initialises itself). */
+  static async open(config: Config): Promise<Store> {
+    const store = new Store(config);
+    await store.driver.check();
+    return store;
+  }
+
+  /** Run `fn` holding the store's reference lock (pods ↔ images). */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    await mkdir(this.layout.root, { recursive: true });
+    const release = await lockfile.lock(this.layout.lockTarget, {
+      lockfilePath: this.layout.lockFile,
+      stale: 30_000,
+      retries: { retries: 200, minTimeout: 10, maxTimeout: 250 },
+    });
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+
+  // ---- images ----
+
+  /** The image with this storage UUID, or null if there is none (or it is not complete). */
+  async image(uuid: string): Promise<Image | null> {
+    if (!UUID_RE.test(uuid)) return null;
+    const meta = await readJson<ImageMeta>(`${this.layout.imageDir(uuid)}/meta.json`);
+    if (meta === null) return null;
+    const manifest = JSON.parse(await readFile(`${this.layout.imageDir(uuid)}/manifest`, 'utf8')) as ImageManifest;
+    return { ...meta, manifest, rootfs: this.layout.imageRootfs(uuid) };
+  }
+
+  /** The image whose ID is exactly `id`, via the index link. */
+  async imageById(id: string): Promise<Image | null> {
+    try {
+      return await this.image(await readlink(this.layout.imageIndex(id)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** All complete images, sorted by name then UUID. */
+  async images(): Promise<Image[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.layout.images);
+    } catch {
+      return [];
+    }
+    const all = await Promise.all(names.filter((n) => UUID_RE.test(n)).map((n) => this.image(n)));
+    return all
+      .filter((i): i is Image => i !== null)
+      .sort((a, b) => a.manifest.name.localeCompare(b.manifest.name) || a.uuid.localeCompare(b.uuid));
+  }
+
+  /**
+   * Make a staged image visible: claim its ID, then write meta.json.
+   * @returns the image that owns the ID: the staged one, or an existing one (then the staged
+   *   image was discarded and `existing` is true)
+   */
+  async publishImage(meta: ImageMeta): Promise<{ image: Image; existing: boolean }> {
+    const index = this.layout.imageIndex(meta.id);
+    for (;;) {
+      try {
+        await symlink(meta.uuid, index);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const owner = await this.imageById(meta.id);
+        if (owner !== null) {
+          await this.discardImage(meta.uuid);
+          return { image: owner, existing: true };
+        }
+        // A stale link (its image never completed or was destroyed): replace it.
+        await unlink(index).catch(() => undefined);
+      }
+    }
+    await writeAtomic(`${this.layout.imageDir(meta.uuid)}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`);
+    const image = await this.image(meta.uuid);
+    if (image === null) throw new JetpackError('internal', `image ${meta.uuid} vanished while being published`);
+    return { image, existing: false };
+  }
+
+  /** Remove a staged or broken image's files and rootfs. */
+  async discardImage(uuid: string): Promise<void> {
+    await this.driver.destroyImageRootfs(uuid);
+    await removeTree(this.layout.imageDir(uuid));
+  }
+
+  /** Pods whose apps use the image. */
+  async podsUsing(image: Image): Promise<Pod[]> {
+    return (await this.pods()).filter((p) => p.apps.some((a) => a.image === image.uuid));
+  }
+
+  /**
+   * Destroy an image. Refused (conflict) while any pod uses it.
+   * Hides it first (meta.json removed) so that a crash midway leaves nothing half-visible.
+   */
+  async destroyImage(image: Image): Promise<void> {
+    await this.withLock(async () => {
+      const users = await this.podsUsing(image);
+      if (users.length > 0) {
+        throw conflict(`image ${image.uuid} (${image.manifest.name}): used by ${users.length} pod(s): ${users.map((p) => p.uuid).join(', ')}`);
+      }
+      await unlink(`${this.layout.imageDir(image.uuid)}/meta.json`);
+      await unlink(this.layout.imageIndex(image.id)).catch(() => undefined);
+    });
+    await this.discardImage(image.uuid);
+  }
+
+  // ---- pods ----
+
+  async pod(uuid: string): Promise<Pod | null> {
+    if (!UUID_RE.test(uuid)) return null;
+    const dir = this.layout.podDir(uuid);
+    const meta = await readJson<PodMeta>(`${dir}/meta.json`);
+    if (meta === null) return null;
+    const manifest = JSON.parse(await readFile(`${dir}/manifest`, 'utf8')) as PodManifest;
+    const run = (await readJson<RunState>(`${dir}/run.json`)) ?? {};
+    let state: PodState = 'prepared';
+    if (run.pid !== undefined && run.exited === undefined && processAlive(run.pid)) state = 'running';
+    else if (run.started !== undefined) state = 'exited';
+    return { ...meta, manifest, state, run };
+  }
+
+  async pods(): Promise<Pod[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.layout.pods);
+    } catch {
+      return [];
+    }
+    const all = await Promise.all(names.filter((n) => UUID_RE.test(n)).map((n) => this.pod(n)));
+    return all.filter((p): p is Pod => p !== null).sort((a, b) => a.created.localeCompare(b.created) || a.uuid.localeCompare(b.uuid));
+  }
+
+  /**
+   * Create a pod: clone each app's image (ZFS clone / overlayfs, never a copy where a clone is
+   * possible), then write the manifest and, last, meta.json. On failure everything made is removed.
+   * @param apps app name → image, in manifest order (names are validated AC Names by the caller)
+   */
+  async createPod(uuid: string, manifest: PodManifest, apps: Array<{ name: string; image: Image }>): Promise<Pod> {
+    const dir = this.layout.podDir(uuid);
+    const made: PodAppMeta[] = [];
+    try {
+      await this.withLock(async () => {
+        await mkdir(dir, { recursive: false, mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') {
+            await mkdir(this.layout.pods, { recursive: true, mode: 0o700 });
+            await mkdir(dir, { mode: 0o700 });
+          } else throw err;
+        });
+        for (const { name, image } of apps) {
+          if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no longer exists`);
+          const clone = await this.driver.cloneImage(image.uuid, uuid, name);
+          made.push({ name, image: image.uuid, clone });
+        }
+        const meta: PodMeta = { uuid, created: new Date().toISOString(), apps: made };
+        await writeAtomic(`${dir}/manifest`, `${JSON.stringify(manifest, null, 2)}\n`);
+        await writeAtomic(`${dir}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`);
+      });
+    } catch (err) {
+      await this.driver.destroyPod(uuid, made.map((a) => a.name)).catch(() => undefined);
+      await removeTree(dir).catch(() => undefined);
+      throw err;
+    }
+    const pod = await this.pod(uuid);
+    if (pod === null) throw new JetpackError('internal', `pod ${uuid} vanished while being created`);
+    return pod;
+  }
+
+  /** Record the pod's run state (jail-run). */
+  async writeRunState(uuid: string, run: RunState): Promise<void> {
+    await writeAtomic(`${this.layout.podDir(uuid)}/run.json`, `${JSON.stringify(run, null, 2)}\n`);
+  }
+
+  /** Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed. */
+  async destroyPod(pod: Pod): Promise<void> {
+    if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is running (pid ${pod.run.pid}); kill it first`);
+    await this.withLock(async () => {
+      await unlink(`${this.layout.podDir(pod.uuid)}/meta.json`).catch(() => undefined);
+    });
+    await this.driver.destroyPod(pod.uuid, pod.apps.map((a) => a.name));
+    await removeTree(this.layout.podDir(pod.uuid));
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The main job end to end, on both store drivers, through the real executables:
+ * import an actool-built ACI, list/show/query it, create a pod, run it (output and exit status),
+ * list and destroy; the image is protected while a pod uses it; exports round-trip.
+ */
+import t from 'tap';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { gunzipSync } from 'node:zlib';
+import { actoolBuild, busyboxLayout, jp, listTree, makeStore, tempDir } from './lib/fixtures.js';
+
+const sha512 = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
+
+for (const driver of ['dir', 'zfs'] as const) {
+  t.test(`main job on the ${driver} store`, async (t) => {
+    const store = await makeStore(driver);
+    t.teardown(store.cleanup);
+    const work = tempDir();
+    t.teardown(() => execa('rm', ['-rf', work]));
+    const layout = busyboxLayout(join(work, 'layout'), {
+      app: {
+        exec: ['/bin/sh', '-c', 'echo "out:$(hostname):$(id -u):$(pwd):$GREETING:$AC_APP_NAME"; echo err >&2; exit 3'],
+        user: 'user',
+        group: 'users',
+        workingDirectory: '/home/user',
+        environment: [{ name: 'GREETING', value: 'hi there' }],
+      },
+    });
+    const aci = await actoolBuild(layout, join(work, 'busybox.aci'));
+    const tarBytes = gunzipFile(aci);
+
+    const imp = await jp(store, 'aci-import', [aci]);
+    t.equal(imp.exitCode, 0, `aci-import succeeds: ${imp.stderr}`);
+    const image = JSON.parse(imp.stdout) as { uuid: string; id: string; name: string; labels: Record<string, string>; existing: boolean };
+    t.equal(image.id, `sha512-${sha512(tarBytes)}`, 'image ID is the SHA-512 of the uncompressed tar');
+    t.equal(image.name, 'example.com/busybox');
+    t.same(image.labels, { version: '1.0', os: 'linux', arch: 'amd64' });
+    t.equal(image.existing, false);
+
+    const again = await jp(store, 'aci-import', [aci]);
+    t.equal(JSON.parse(again.stdout).uuid, image.uuid, 'importing the same ACI again returns the existing image');
+    t.equal(JSON.parse(again.stdout).existing, true);
+
+    const list = await jp(store, 'jetpack', ['image', 'list']);
+    t.match(list.stdout, /^UUID\s+NAME\s+LABELS\n/, 'image list has the original header');
+    t.match(list.stdout, new RegExp(`${image.uuid}\\s+example.com/busybox\\s+arch="amd64",os="linux",version="1.0"`));
+    for (const q of ['example.com/busybox', 'example.com/busybox:1.0', 'example.com/busybox,os=linux', image.id.slice(0, 20), image.uuid]) {
+      const show = await jp(store, 'image-show', [q]);
+      t.equal(show.exitCode, 0, `image-show ${q}`);
+      t.equal(JSON.parse(show.stdout).uuid, image.uuid, `IMAGE ${q} resolves`);
+    }
+    const none = await jp(store, 'image-show', ['example.com/busybox:2.0']);
+    t.equal(none.exitCode, 3, 'a query matching nothing exits 3');
+    t.match(none.stderr, /^image-show: image "example.com\/busybox:2.0": no such image\n$/);
+
+    const human = await jp(store, 'jetpack', ['image', 'show', 'example.com/busybox']);
+    t.match(human.stdout, new RegExp(`^Image ${image.uuid}\\n  Hash\\s+${image.id}\\n`), 'image show alias, original format');
+
+    const create = await jp(store, 'pod-create', ['example.com/busybox']);
+    t.equal(create.exitCode, 0, `pod-create: ${create.stderr}`);
+    const pod = JSON.parse(create.stdout) as { uuid: string; state: string; apps: Array<{ name: string; rootfs: string; clone: string }> };
+    t.equal(pod.state, 'prepared');
+    t.equal(pod.apps[0]?.name, 'busybox', 'default app name is the last component of the image name');
+    t.equal(pod.apps[0]?.clone, driver === 'zfs' ? 'zfs' : 'overlay', 'pod app rootfs is a clone, not a copy');
+    if (driver === 'zfs') {
+      const origin = await execa('zfs', ['get', '-H', '-o', 'value', 'origin', `${store.dataset}/pods/${pod.uuid}/busybox`]);
+      t.equal(origin.stdout, `${store.dataset}/images/${image.uuid}@seal`, 'the app rootfs is a ZFS clone of the sealed image');
+    }
+
+    const run = await jp(store, 'jail-run', [pod.uuid]);
+    t.equal(run.exitCode, 3, 'jail-run exits with the app status');
+    t.equal(run.stdout, `out:${pod.uuid}:1000:/home/user:hi there:busybox`, 'app output: hostname, user, working dir, environment');
+    t.equal(run.stderr, 'err', 'app stderr passes through');
+
+    const shown = JSON.parse((await jp(store, 'pod-show', [pod.uuid.slice(0, 8)])).stdout) as { state: string; status: number };
+    t.equal(shown.state, 'exited');
+    t.equal(shown.status, 3, 'pod show records the exit status');
+    const plist = await jp(store, 'jetpack', ['pods']);
+    t.match(plist.stdout, new RegExp(`^UUID\\s+STATUS\\s+IP\\s+APPS\\n${pod.uuid}\\s+exited\\(3\\)\\s+-\\s+busybox$`));
+
+    const busy = await jp(store, 'jetpack', ['image', 'example.com/busybox', 'destroy']);
+    t.equal(busy.exitCode, 5, 'an image in use cannot be destroyed');
+    t.match(busy.stderr, new RegExp(`used by 1 pod\\(s\\): ${pod.uuid}`));
+
+    const exported = join(work, 'out.aci');
+    const exp = await jp(store, 'aci-export', ['--compression=gzip', image.uuid, exported]);
+    t.equal(exp.exitCode, 0, `aci-export: ${exp.stderr}`);
+    t.equal(exp.stderr.trim(), image.id, 'export prints the image ID on stderr');
+    t.equal(sha512(gunzipFile(exported)), sha512(tarBytes), 'export gives back the imported tar bytes');
+    const valid = await execa('actool', ['validate', exported], { reject: false });
+    t.equal(valid.exitCode, 0, `actool validates the export: ${valid.stderr}`);
+
+    const destroyPod = await jp(store, 'jetpack', ['pod', pod.uuid, 'destroy']);
+    t.equal(destroyPod.exitCode, 0, `pod destroy: ${destroyPod.stderr}`);
+    t.notOk(existsSync(join(store.root, 'pods', pod.uuid)), 'pod directory is gone');
+    t.equal((await jp(store, 'jetpack', ['pod', 'list'])).stdout, 'No pods');
+
+    const destroyImage = await jp(store, 'jetpack', ['image', 'destroy', image.uuid]);
+    t.equal(destroyImage.exitCode, 0, `image destroy: ${destroyImage.stderr}`);
+    t.equal((await jp(store, 'jetpack', ['images'])).stdout, 'No images');
+    t.same(listTree(join(store.root, 'images')), [], 'nothing left in the image store');
+    if (driver === 'zfs') {
+      const ds = await execa('zfs', ['list', '-H', '-r', '-o', 'name', store.dataset as string]);
+      t.same(ds.stdout.split('\n').sort(), [store.dataset, `${store.dataset}/images`, `${store.dataset}/pods`].sort(), 'no dataset left behind');
+    }
+    t.ok(statSync(store.root).isDirectory());
+  });
+}
+
+function gunzipFile(path: string): Buffer {
+  return gunzipSync(readFileSync(path));
+}

@@ -23,7 +23,12 @@ export function goFlags(argv: readonly string[]): string[] {
 }
 
 /** A yargs parser configured the Jetpack way: strict, usage errors thrown as JetpackError('usage'). */
-export function parser(name: string, argv: readonly string[], usageText: string): Argv<{ config: string | undefined }> {
+export function parser(
+  name: string,
+  argv: readonly string[],
+  usageText: string,
+  opts: { haltAtNonOption?: boolean } = {},
+): Argv<{ config: string | undefined }> {
   return yargs(goFlags(argv))
     .scriptName(name)
     .usage(usageText)
@@ -33,7 +38,7 @@ export function parser(name: string, argv: readonly string[], usageText: string)
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true })
+    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false })
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err instanceof JetpackError) throw err;
       throw usage(`${msg ?? errorMessage(err)} (see ${name} --help)`);

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { parseImageManifest } from './appc/validate.js';
 import { AC_VERSION } from './appc/types.js';
 import { decompress } from './archive/decompress.js';
@@ -57,6 +57,7 @@ function completeManifest(bytes: Buffer, source: string): Buffer {
  * @throws JetpackError('invalid') for a broken or hostile archive or an invalid manifest (the store is left as it was)
  */
 export async function importImage(store: Store, archive: string, manifestLocation?: string): Promise<ImportResult> {
+  await store.gc();
   const uuid = randomUUID();
   const dir = store.layout.imageDir(uuid);
   await mkdir(store.layout.images, { recursive: true, mode: 0o700 });
@@ -94,7 +95,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       }
       await store.driver.sealImage(uuid);
       const res = await store.publishImage({ uuid, id, origin: archive, timestamp: new Date().toISOString(), size });
-      await import('node:fs/promises').then((fs) => fs.unlink(`${dir}/.importing`)).catch(() => undefined);
+      await unlink(`${dir}/.importing`).catch(() => undefined);
       return res;
     }, discard);
   } catch (err) {

@@ -40,6 +40,7 @@ export function podManifest(apps: readonly AppSpec[]): PodManifest {
 export async function createPod(store: Store, apps: readonly AppSpec[]): Promise<Pod> {
   if (apps.length === 0) throw usage('a pod needs at least one IMAGE');
   const manifest = podManifest(apps);
+  await store.gc();
   return store.createPod(
     randomUUID(),
     manifest,

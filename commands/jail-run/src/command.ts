@@ -44,20 +44,22 @@ export async function main(argv: string[]): Promise<CommandResult> {
   const app = runtimeApp?.app ?? image.manifest.app ?? undefined;
   if (app === undefined || app === null) throw invalid(`pod ${pod.uuid}: image ${image.manifest.name} has no app to run (no "app" in its manifest)`);
   await store.driver.mountPodApp(meta.image, pod.uuid, meta.name, meta.clone);
-  const started = new Date().toISOString();
-  await store.writeRunState(pod.uuid, { pid: process.pid, started });
-  let status = 125;
-  try {
-    status = await runApp({
-      rootfs: store.layout.podAppRootfs(pod.uuid, meta.name),
-      appName: meta.name,
-      app,
-      hostname: pod.uuid,
-      network: args.net,
-      metadataUrl: '',
-    });
-  } finally {
-    await store.writeRunState(pod.uuid, { started, exited: new Date().toISOString(), status });
-  }
+  let started: string | undefined;
+  let recording: Promise<void> = Promise.resolve();
+  const status = await runApp({
+    rootfs: store.layout.podAppRootfs(pod.uuid, meta.name),
+    appName: meta.name,
+    app,
+    hostname: pod.uuid,
+    network: args.net,
+    metadataUrl: '',
+    onSpawn: () => {
+      // The run counts from the moment the launcher exists; set-up errors before it change nothing.
+      started = new Date().toISOString();
+      recording = store.writeRunState(pod.uuid, { pid: process.pid, started });
+    },
+  });
+  await recording;
+  if (started !== undefined) await store.writeRunState(pod.uuid, { started, exited: new Date().toISOString(), status });
   return { status };
 }

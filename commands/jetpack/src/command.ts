@@ -23,7 +23,8 @@ export const VERSION = '0.1.0';
 
 export const HELP = `Usage: jetpack [OPTIONS] COMMAND...
 Options:
-  -config=PATH  Configuration file (default: $JETPACK_CONF, then /etc/jetpack.conf)
+  -config=PATH  Configuration file (default: $JETPACK_CONF, then /etc/jetpack.conf,
+                or /usr/local/etc/jetpack.conf on FreeBSD)
   -json         Print the commands' JSON instead of the human-readable format
   -help, -h     Display this help screen
 Commands:
@@ -55,7 +56,7 @@ Needs Explanation:
             cp=PATH  This option can be given multiple times
               QUERY  Is an expression that looks like this:
                       - NAME[,LABEL=VALUE[,LABEL=VALUE[,...]]]
-                      - NAME:VERSION (alias for NAME:version=VERSION)
+                      - NAME:VERSION (alias for NAME,version=VERSION)
               IMAGE  Can be:
                       - an UUID (XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX),
                       - a checksum (sha512-...), or

@@ -49,8 +49,8 @@ export function parseImageArgs(tokens: readonly string[]): ImageArg[] {
 }
 
 export async function main(argv: string[]): Promise<CommandResult> {
-  const args = await parser('pod-create', argv, USAGE).parse();
-  let specs = parseImageArgs([...args._.map(String), ...((args['--'] as string[] | undefined) ?? [])]);
+  const args = await parser('pod-create', argv, USAGE, { haltAtNonOption: true }).parse();
+  let specs = parseImageArgs(args._.map(String));
   if (specs.length === 0) {
     const id = pipedField(await readStdinJson(), 'id');
     if (id === null) throw usage('expected IMAGE arguments, or the JSON of an image on stdin');

@@ -25,6 +25,6 @@ export async function main(argv: string[]): Promise<CommandResult> {
   if (!isAcName(app)) throw usage(`APP_NAME "${app}": not an AC Name (lowercase letters, digits and -)`);
   const store = await openStore(args);
   const image = await findImage(store, imageArg);
-  const clone = await store.withLock(() => store.driver.cloneImage(image.uuid, pod, app));
+  const clone = await store.withLock(() => store.cloneApp(image.uuid, pod, app));
   return { json: { image: image.uuid, pod, app, rootfs: store.layout.podAppRootfs(pod, app), clone }, human: store.layout.podAppRootfs(pod, app) };
 }

@@ -8,7 +8,7 @@
  * give one image. References between pods and images are guarded by a lock (proper-lockfile on
  * the store root), so an image can never be destroyed while a pod being created takes it.
  */
-import { mkdir, readdir, readFile, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { ImageManifest, PodManifest } from '../appc/types.js';
 import { type Config, get, withPrefix } from '../config.js';
@@ -214,9 +214,65 @@ export class Store {
     await removeTree(this.layout.imageDir(uuid));
   }
 
-  /** Pods whose apps use the image. */
-  async podsUsing(image: Image): Promise<Pod[]> {
-    return (await this.pods()).filter((p) => p.apps.some((a) => a.image === image.uuid));
+  /**
+   * UUIDs of the pods (complete or still being made) with an app cloned from the image. Each
+   * clone records its image in `pods/POD/apps/APP/image` before it is made, so no clone escapes this.
+   */
+  async imageUsers(image: Image): Promise<string[]> {
+    const users: string[] = [];
+    const pods = await readdir(this.layout.pods).catch(() => [] as string[]);
+    for (const pod of pods.filter((n) => UUID_RE.test(n))) {
+      const apps = await readdir(`${this.layout.podDir(pod)}/apps`).catch(() => [] as string[]);
+      for (const app of apps) {
+        const ref = await readFile(`${this.layout.podAppDir(pod, app)}/image`, 'utf8').catch(() => '');
+        if (ref.trim() === image.uuid) {
+          users.push(pod);
+          break;
+        }
+      }
+    }
+    return users;
+  }
+
+  /**
+   * Clone an image into a pod app's rootfs (ZFS clone, overlayfs or copy), recording the reference
+   * first. Call with the lock held.
+   */
+  async cloneApp(imageUuid: string, podUuid: string, app: string): Promise<CloneKind> {
+    await mkdir(this.layout.podAppDir(podUuid, app), { recursive: true, mode: 0o755 });
+    await writeFile(`${this.layout.podAppDir(podUuid, app)}/image`, `${imageUuid}\n`);
+    return this.driver.cloneImage(imageUuid, podUuid, app);
+  }
+
+  /**
+   * Remove what interrupted imports, pod creations and destroys left behind: image and pod
+   * directories without meta.json whose owner process (`.importing` / `.creating`) is gone, or that
+   * have no owner and are over a minute old. Returns the UUIDs removed.
+   */
+  async gc(): Promise<string[]> {
+    const removed: string[] = [];
+    const abandoned = async (dir: string, owner: string): Promise<boolean> => {
+      if ((await stat(`${dir}/meta.json`).catch(() => null)) !== null) return false;
+      const pid = Number((await readFile(`${dir}/${owner}`, 'utf8').catch(() => '')).trim());
+      if (pid > 0) return !processAlive(pid);
+      const st = await stat(dir).catch(() => null);
+      return st !== null && Date.now() - st.mtimeMs > 60_000;
+    };
+    for (const uuid of (await readdir(this.layout.images).catch(() => [] as string[])).filter((n) => UUID_RE.test(n))) {
+      if (await abandoned(this.layout.imageDir(uuid), '.importing')) {
+        await this.discardImage(uuid);
+        removed.push(uuid);
+      }
+    }
+    for (const uuid of (await readdir(this.layout.pods).catch(() => [] as string[])).filter((n) => UUID_RE.test(n))) {
+      if (await abandoned(this.layout.podDir(uuid), '.creating')) {
+        const apps = await readdir(`${this.layout.podDir(uuid)}/apps`).catch(() => [] as string[]);
+        await this.driver.destroyPod(uuid, apps);
+        await removeTree(this.layout.podDir(uuid));
+        removed.push(uuid);
+      }
+    }
+    return removed;
   }
 
   /**
@@ -225,9 +281,9 @@ export class Store {
    */
   async destroyImage(image: Image): Promise<void> {
     await this.withLock(async () => {
-      const users = await this.podsUsing(image);
+      const users = await this.imageUsers(image);
       if (users.length > 0) {
-        throw conflict(`image ${image.uuid} (${image.manifest.name}): used by ${users.length} pod(s): ${users.map((p) => p.uuid).join(', ')}`);
+        throw conflict(`image ${image.uuid} (${image.manifest.name}): used by ${users.length} pod(s): ${users.join(', ')}`);
       }
       await unlink(`${this.layout.imageDir(image.uuid)}/meta.json`);
       await unlink(this.layout.imageIndex(image.id)).catch(() => undefined);
@@ -277,14 +333,16 @@ export class Store {
             await mkdir(dir, { mode: 0o700 });
           } else throw err;
         });
+        await writeFile(`${dir}/.creating`, `${process.pid}\n`);
         for (const { name, image } of apps) {
           if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no longer exists`);
-          const clone = await this.driver.cloneImage(image.uuid, uuid, name);
+          const clone = await this.cloneApp(image.uuid, uuid, name);
           made.push({ name, image: image.uuid, clone });
         }
         const meta: PodMeta = { uuid, created: new Date().toISOString(), apps: made };
         await writeAtomic(`${dir}/manifest`, `${JSON.stringify(manifest, null, 2)}\n`);
         await writeAtomic(`${dir}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`);
+        await unlink(`${dir}/.creating`);
       });
     } catch (err) {
       await this.driver.destroyPod(uuid, made.map((a) => a.name)).catch(() => undefined);

@@ -615,6 +615,13 @@ int main(int argc, char **argv)
     parse_args(argc, argv, &c);
     install_handlers();
 
+    /* If our caller (jail-run) dies, so does the pod: SIGKILL us, and PID 1 follows us. */
+    pid_t caller = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail("prctl PR_SET_PDEATHSIG");
+    if (getppid() != caller)
+        fail("the caller exited before the pod started");
+
     int alive[2];
     if (pipe2(alive, O_CLOEXEC) < 0)
         fail("pipe");

@@ -53,7 +53,7 @@ for (const driver of ['dir', 'zfs'] as const) {
     }
     const none = await jp(store, 'image-show', ['example.com/busybox:2.0']);
     t.equal(none.exitCode, 3, 'a query matching nothing exits 3');
-    t.match(none.stderr, /^image-show: image "example.com\/busybox:2.0": no such image\n$/);
+    t.match(none.stderr, /^image-show: image "example.com\/busybox:2.0": no such image$/);
 
     const human = await jp(store, 'jetpack', ['image', 'show', 'example.com/busybox']);
     t.match(human.stdout, new RegExp(`^Image ${image.uuid}\\n  Hash\\s+${image.id}\\n`), 'image show alias, original format');

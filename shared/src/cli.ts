@@ -33,7 +33,7 @@ export function parser(
     .scriptName(name)
     .usage(usageText)
     .option('config', { type: 'string', describe: 'configuration file (default: $JETPACK_CONF, then /etc/jetpack.conf)' })
-    .strict()
+    .strictOptions()
     .version(false)
     .help('help')
     .alias('help', 'h')

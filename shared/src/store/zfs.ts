@@ -25,6 +25,23 @@ function props(pairs: Array<[string, string]>): string[] {
   return pairs.filter(([, v]) => v !== '').flatMap(([k, v]) => ['-o', `${k}=${v}`]);
 }
 
+/**
+ * `zfs destroy -r -f DATASET` (unmounting it even if busy), retried a few times while the dataset
+ * is busy: files just written may still be held open for a moment (zfs-fuse in particular).
+ * Dependent clones still make it fail, on purpose.
+ */
+async function destroy(ds: string, kind: 'conflict' | 'internal'): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await tool('zfs', ['destroy', '-r', '-f', ds], kind);
+      return;
+    } catch (err) {
+      if (attempt >= 10 || !/busy/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+    }
+  }
+}
+
 export class ZfsDriver implements StoreDriver {
   readonly kind = 'zfs' as const;
   constructor(
@@ -72,7 +89,7 @@ export class ZfsDriver implements StoreDriver {
   async destroyImageRootfs(uuid: string): Promise<void> {
     const ds = `${this.images}/${uuid}`;
     if (!(await succeeds('zfs', ['list', '-H', '-o', 'name', ds]))) return;
-    await tool('zfs', ['destroy', '-r', ds], 'conflict');
+    await destroy(ds, 'conflict');
   }
 
   async cloneImage(imageUuid: string, podUuid: string, app: string): Promise<CloneKind> {
@@ -98,7 +115,7 @@ export class ZfsDriver implements StoreDriver {
 
   async destroyPod(podUuid: string, _apps: readonly string[]): Promise<void> {
     const ds = `${this.pods}/${podUuid}`;
-    if (await succeeds('zfs', ['list', '-H', '-o', 'name', ds])) await tool('zfs', ['destroy', '-r', ds]);
+    if (await succeeds('zfs', ['list', '-H', '-o', 'name', ds])) await destroy(ds, 'internal');
   }
 
   describe(): Array<[string, string]> {

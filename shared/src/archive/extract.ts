@@ -1,0 +1,1100 @@
+/**
+ * Safe, single-pass reading of ACI archives and rootfs tarballs.
+ *
+ * Sources: appc spec/aci.md (§ "Image Archives", § "Image ID", § "Image Layout") and the behaviour
+ * of actool/rkt summarised in docs/appc-spec-notes.md § 1 ("Archive entries, ownership, devices,
+ * hardlinks", "What a validator rejects") and § 9 ("Edge cases a runtime should handle").
+ *
+ * One streaming pass over the *uncompressed* tar:
+ *  1. hashes every byte to EOF with SHA-512 (headers, padding, end-of-archive blocks and any
+ *     trailing bytes; appc § Image ID: "the hash of the uncompressed tar file"),
+ *  2. copies the same bytes to a kept raw tar (so export gives back identical bytes),
+ *  3. decodes the tar and extracts it, enforcing the rules below with its own path model.
+ *
+ * ## Why a tar decoder of our own (node-tar is not used to parse)
+ * node-tar 7.5's Parser was evaluated and rejected as the authority for this job:
+ *  - it drops `SCHILY.xattr.*` PAX records, and decodes PAX bodies as UTF-8 text truncated at the
+ *    first NUL, so binary xattrs such as `security.capability` cannot be recovered from it;
+ *  - it sniffs gzip/zstd magic on its input, so an "uncompressed" stream could be parsed as
+ *    something other than the bytes being hashed;
+ *  - it honours the size field of link/device headers, where Go's archive/tar (what actool and rkt
+ *    use) treats them as header-only: the two would disagree on where the next header starts;
+ *  - a truncated archive or a corrupt header is only a warning, and Unpack chowns after setting
+ *    the mode (which clears setuid bits) and does not restore directory mtimes.
+ * The decoder below follows Go's archive/tar reader (ustar, PAX, GNU long names, base-256
+ * numbers, signed or unsigned header checksums) and is strict where Go is lenient.
+ *
+ * ## Rules (any breach: JetpackError('invalid') `<entry name>: <rule>`; reading stops at once)
+ *  - Names: `./` and `.` components are dropped; a name must be relative, must not contain a `..`
+ *    component or an empty component (`//`), must be valid UTF-8, and must respect the limits.
+ *  - ACI top level: only `manifest` (a regular file, kept in memory and returned, not extracted
+ *    into the rootfs) and `rootfs` / `rootfs/...`; an explicit `rootfs` directory entry is
+ *    required (as actool requires); `rootfs/manifest` is an ordinary file of the rootfs.
+ *  - No duplicates: a second entry for a path is refused, except an identical directory
+ *    (same mode, owner, mtime and xattrs). A directory implied by deeper entries may still get
+ *    its own entry later (entries before their parents are fine; parents are made 0755).
+ *  - Nothing is written through a symlink or under a non-directory: the parent of every entry
+ *    must be, in the model, a directory created by this archive (or an implied one), never a
+ *    symlink, file or device. Symlinks themselves may point anywhere (absolute targets are
+ *    in-container paths): they are created, never followed.
+ *  - Hardlinks must name (relatively, `..`-free) a regular file extracted earlier by this archive,
+ *    under `rootfs/` for an ACI: not `manifest`, not a missing path, not a symlink or directory.
+ *  - Devices and FIFOs are skipped with a warning (the path still counts as taken).
+ *  - Entry types other than file, hardlink, symlink, directory, device and FIFO (e.g. GNU sparse
+ *    files, volume headers) are refused; PAX global headers are ignored (as rkt does).
+ *  - The archive must end with the end-of-archive zero block(s); bytes after them are hashed and
+ *    kept but not parsed.
+ * As a second line of defence on disk: files are created with O_CREAT|O_EXCL|O_NOFOLLOW, every
+ * directory is checked with realpath() before anything is created in it, and xattrs are only set
+ * on files and directories whose real path is still where the model says.
+ *
+ * ## What is kept
+ * Numeric uid/gid (when running as root; names are ignored), mode including setuid/setgid/sticky
+ * (re-applied after chown, which clears them), mtime (atime is set to the mtime; directory times
+ * are set after all their children exist), hardlinks, symlinks, and xattrs from PAX
+ * `SCHILY.xattr.*` (and `LIBARCHIVE.xattr.*`) records in the `user.*` namespace and
+ * `security.capability` (the set rkt restores; others are skipped with a warning), applied at the
+ * end with one `setfattr -h --restore=-` run, values base64 so binary bytes survive.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, realpath, symlink, unlink, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { isUtf8 } from 'node:buffer';
+import { execa } from 'execa';
+import { JetpackError, errorMessage, invalid } from '../errors.js';
+
+// ------------------------------------------------------------------------------------------------
+// Limits
+
+/** Resource limits while reading an archive; exceeding one is JetpackError('invalid'). */
+export interface Limits {
+  /** Maximum uncompressed bytes read (headers, data, padding and trailing bytes). Default 64 GiB. */
+  maxBytes?: number;
+  /** Maximum tar headers (entries, counting PAX and GNU long-name headers). Default 10 000 000. */
+  maxEntries?: number;
+  /** Maximum number of components of an entry name (after dropping `.`). Default 256. */
+  maxPathDepth?: number;
+  /** Maximum length of an entry name or link target, in bytes. Default 4096 (PATH_MAX). */
+  maxPathLength?: number;
+  /** Maximum size of the ACI manifest, in bytes (it is held in memory). Default 4 MiB. */
+  maxManifestBytes?: number;
+  /** Maximum size of one PAX extended header or GNU long name body, in bytes. Default 1 MiB. */
+  maxMetaBytes?: number;
+}
+
+/** The defaults of {@link Limits}. */
+export const DEFAULT_LIMITS: Readonly<Required<Limits>> = Object.freeze({
+  maxBytes: 64 * 1024 ** 3,
+  maxEntries: 10_000_000,
+  maxPathDepth: 256,
+  maxPathLength: 4096,
+  maxManifestBytes: 4 * 1024 ** 2,
+  maxMetaBytes: 1024 ** 2,
+});
+
+const withDefaults = (limits?: Limits): Required<Limits> => ({
+  maxBytes: limits?.maxBytes ?? DEFAULT_LIMITS.maxBytes,
+  maxEntries: limits?.maxEntries ?? DEFAULT_LIMITS.maxEntries,
+  maxPathDepth: limits?.maxPathDepth ?? DEFAULT_LIMITS.maxPathDepth,
+  maxPathLength: limits?.maxPathLength ?? DEFAULT_LIMITS.maxPathLength,
+  maxManifestBytes: limits?.maxManifestBytes ?? DEFAULT_LIMITS.maxManifestBytes,
+  maxMetaBytes: limits?.maxMetaBytes ?? DEFAULT_LIMITS.maxMetaBytes,
+});
+
+/** Where warnings go (skipped devices, skipped xattrs). Default: one line on stderr. */
+export type Warn = (message: string) => void;
+const stderrWarn: Warn = (message) => {
+  process.stderr.write(`warning: ${message}\n`);
+};
+
+// ------------------------------------------------------------------------------------------------
+// Xattrs (shared with pack.ts)
+
+/**
+ * Whether an xattr is carried between archives and trees: `user.*` and `security.capability`,
+ * the set rkt restores (pkg/tar TestExtractTarXattr). Host-specific labels (`security.selinux`),
+ * `trusted.*` (e.g. overlayfs metadata) and ACLs are left out in both directions.
+ */
+export function xattrAllowed(name: string): boolean {
+  return (name.startsWith('user.') && name.length > 5) || name === 'security.capability';
+}
+
+/** Quote a byte string for a getfattr/setfattr dump: every byte outside a safe set becomes `\ooo` (setfattr unquotes any `\ooo`). */
+export function dumpQuote(s: string | Buffer): string {
+  const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : s;
+  let out = '';
+  for (const b of bytes) {
+    const safe =
+      (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2e || b === 0x2f || b === 0x5f || b === 0x2d || b === 0x2b;
+    out += safe ? String.fromCharCode(b) : `\\${b.toString(8).padStart(3, '0')}`;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tar decoding
+
+/** A decoded tar entry (all extended headers applied). */
+interface Entry {
+  /** The name as in the archive (PAX path, GNU long name, or ustar prefix/name). */
+  name: string;
+  kind: 'file' | 'hardlink' | 'symlink' | 'dir' | 'char' | 'block' | 'fifo';
+  /** Bytes of data following the header (0 for every kind but file). */
+  size: number;
+  /** Permission bits incl. setuid/setgid/sticky (`& 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Modification time, seconds since the epoch (PAX times may be fractional). */
+  mtime: number;
+  linkname: string;
+  /** Xattrs from PAX records, name → raw value bytes. */
+  xattrs: Map<string, Buffer>;
+}
+
+/** Receives decoded entries in archive order; each call is awaited before reading on. */
+interface EntrySink {
+  begin(entry: Entry): Promise<void>;
+  data(chunk: Buffer): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** PAX / GNU extended values waiting for the next real header. */
+interface Pending {
+  /** PAX path / linkpath (win over GNU long names, as in Go's reader). */
+  path?: Buffer;
+  linkpath?: Buffer;
+  /** GNU long name / long link name ('L' / 'K' headers). */
+  gnuPath?: Buffer;
+  gnuLinkpath?: Buffer;
+  size?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  xattrs: Map<string, Buffer>;
+  sparse: boolean;
+  /** Name of the (last) extended header, for messages. */
+  from: string;
+}
+
+const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/** A printable form of an entry name for one-line messages. */
+export function showName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(name) || name === '' ? JSON.stringify(name) : name;
+}
+
+const cstring = (field: Buffer): Buffer => {
+  const nul = field.indexOf(0);
+  return nul >= 0 ? field.subarray(0, nul) : field;
+};
+
+/** Go archive/tar parseNumeric: octal (spaces/NULs trimmed at both ends) or base-256 (high bit set). */
+function parseNumber(field: Buffer, what: string): number {
+  const first = field[0] ?? 0;
+  if (first & 0x80) {
+    const inv = first & 0x40 ? 0xff : 0;
+    let x = 0n;
+    for (let i = 0; i < field.length; i++) {
+      let c = (field[i] ?? 0) ^ inv;
+      if (i === 0) c &= 0x7f;
+      x = (x << 8n) | BigInt(c);
+    }
+    if (inv) x = -x - 1n;
+    if (x > BigInt(Number.MAX_SAFE_INTEGER) || x < BigInt(Number.MIN_SAFE_INTEGER)) throw new Error(`${what} out of range`);
+    return Number(x);
+  }
+  const s = field.toString('latin1').replace(/^[ \0]+|[ \0]+$/g, '');
+  if (s === '') return 0;
+  if (!/^[0-7]+$/.test(s)) throw new Error(`bad ${what} field ${JSON.stringify(s)}`);
+  const n = parseInt(s, 8);
+  if (!Number.isSafeInteger(n)) throw new Error(`${what} out of range`);
+  return n;
+}
+
+function checksumOk(block: Buffer): boolean {
+  let stored: number;
+  try {
+    stored = parseNumber(block.subarray(148, 156), 'checksum');
+  } catch {
+    return false;
+  }
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+const utf8 = (bytes: Buffer, what: string): string => {
+  if (!isUtf8(bytes)) throw new Error(`${what} is not valid UTF-8`);
+  return bytes.toString('utf8');
+};
+
+/**
+ * Parse a PAX extended header body (records `"<len> <key>=<value>\n"`, binary-safe) into `p`.
+ * Keys used: path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*, LIBARCHIVE.xattr.*; GNU.sparse.*
+ * marks a sparse file (refused). Others (atime, uname, comments, …) are ignored.
+ */
+function parsePax(body: Buffer, p: Pending): void {
+  let pos = 0;
+  while (pos < body.length) {
+    const sp = body.indexOf(0x20, pos);
+    const lenStr = sp > pos ? body.toString('latin1', pos, sp) : '';
+    if (!/^[0-9]{1,9}$/.test(lenStr)) throw new Error('malformed PAX record length');
+    const len = parseInt(lenStr, 10);
+    const end = pos + len;
+    if (len <= sp - pos + 1 || end > body.length || body[end - 1] !== 0x0a) throw new Error('malformed PAX record');
+    const kv = body.subarray(sp + 1, end - 1);
+    const eq = kv.indexOf(0x3d);
+    if (eq <= 0) throw new Error('malformed PAX record (no key)');
+    const key = utf8(kv.subarray(0, eq), 'PAX key');
+    const value = kv.subarray(eq + 1);
+    pos = end;
+    const text = (): string => value.toString('latin1');
+    const int = (what: string): number | undefined => {
+      if (value.length === 0) return undefined;
+      if (!/^[0-9]{1,16}$/.test(text())) throw new Error(`malformed PAX ${what} ${JSON.stringify(text())}`);
+      const n = Number(text());
+      if (!Number.isSafeInteger(n)) throw new Error(`PAX ${what} out of range`);
+      return n;
+    };
+    if (key === 'path' || key === 'linkpath') {
+      if (value.includes(0)) throw new Error(`PAX ${key} contains a NUL byte`);
+      p[key] = value.length > 0 ? Buffer.from(value) : undefined;
+    } else if (key === 'size' || key === 'uid' || key === 'gid') {
+      p[key] = int(key);
+    } else if (key === 'mtime') {
+      if (value.length === 0) p.mtime = undefined;
+      else if (!/^-?[0-9]{1,15}(\.[0-9]{0,12})?$/.test(text())) throw new Error(`malformed PAX mtime ${JSON.stringify(text())}`);
+      else p.mtime = Number(text());
+    } else if (key.startsWith('SCHILY.xattr.')) {
+      p.xattrs.set(key.slice('SCHILY.xattr.'.length), Buffer.from(value));
+    } else if (key.startsWith('LIBARCHIVE.xattr.')) {
+      let name: string;
+      try {
+        name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
+      } catch {
+        throw new Error(`malformed PAX key ${JSON.stringify(key)}`);
+      }
+      // SCHILY records (binary, exact) win over libarchive's base64 copy of the same xattr.
+      if (!p.xattrs.has(name)) p.xattrs.set(name, Buffer.from(text(), 'base64'));
+    } else if (key.startsWith('GNU.sparse.')) {
+      p.sparse = true;
+    }
+  }
+}
+
+type State = 'header' | 'meta' | 'data' | 'skip' | 'pad' | 'zero' | 'done';
+
+/**
+ * A streaming tar decoder following Go's archive/tar reader. Feed it bytes with {@link write}
+ * (awaited, one chunk at a time), then call {@link end} at EOF.
+ */
+class TarDecoder {
+  private state: State = 'header';
+  private readonly hdr = Buffer.alloc(BLOCK);
+  private hdrFill = 0;
+  /** Bytes left in the current body (data, meta or skipped). */
+  private remain = 0;
+  /** Padding bytes left after the current body. */
+  private pad = 0;
+  private metaType = '';
+  private meta: Buffer[] = [];
+  private pending: Pending | null = null;
+  private headers = 0;
+  /** Name of the entry being read or last read, for messages. */
+  current = '';
+
+  constructor(
+    private readonly limits: Required<Limits>,
+    private readonly sink: EntrySink,
+  ) {}
+
+  private fail(rule: string): never {
+    throw invalid(`${this.current === '' ? 'archive' : showName(this.current)}: ${rule}`);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    let pos = 0;
+    const len = chunk.length;
+    while (pos < len) {
+      switch (this.state) {
+        case 'done':
+          return;
+        case 'header':
+        case 'zero': {
+          let block: Buffer;
+          if (this.hdrFill === 0 && len - pos >= BLOCK) {
+            block = chunk.subarray(pos, pos + BLOCK);
+            pos += BLOCK;
+          } else {
+            const take = Math.min(BLOCK - this.hdrFill, len - pos);
+            chunk.copy(this.hdr, this.hdrFill, pos, pos + take);
+            this.hdrFill += take;
+            pos += take;
+            if (this.hdrFill < BLOCK) break;
+            this.hdrFill = 0;
+            block = this.hdr;
+          }
+          await this.block(block);
+          break;
+        }
+        case 'meta': {
+          const take = Math.min(this.remain, len - pos);
+          this.meta.push(Buffer.from(chunk.subarray(pos, pos + take)));
+          this.remain -= take;
+          pos += take;
+          if (this.remain === 0) {
+            this.endMeta();
+            this.state = this.pad > 0 ? 'pad' : 'header';
+          }
+          break;
+        }
+        case 'data': {
+          const take = Math.min(this.remain, len - pos);
+          await this.sink.data(chunk.subarray(pos, pos + take));
+          this.remain -= take;
+          pos += take;
+          if (this.remain === 0) {
+            await this.sink.end();
+            this.state = this.pad > 0 ? 'pad' : 'header';
+          }
+          break;
+        }
+        case 'skip': {
+          const take = Math.min(this.remain, len - pos);
+          this.remain -= take;
+          pos += take;
+          if (this.remain === 0) this.state = this.pad > 0 ? 'pad' : 'header';
+          break;
+        }
+        case 'pad': {
+          const take = Math.min(this.pad, len - pos);
+          this.pad -= take;
+          pos += take;
+          if (this.pad === 0) this.state = 'header';
+          break;
+        }
+      }
+    }
+  }
+
+  /** At EOF: refuse a truncated archive. */
+  end(): void {
+    switch (this.state) {
+      case 'done':
+      case 'zero':
+        return;
+      case 'header':
+        if (this.hdrFill > 0) this.fail('archive truncated inside a header');
+        if (this.pending !== null) this.fail('archive ends after an extended header');
+        if (this.headers === 0) this.fail('empty archive');
+        return this.fail('archive ends without its end-of-archive blocks (truncated?)');
+      default:
+        return this.fail(`archive truncated (${this.remain + this.pad} bytes of this entry missing)`);
+    }
+  }
+
+  private setBody(size: number, state: 'meta' | 'data' | 'skip'): void {
+    this.remain = size;
+    this.pad = (BLOCK - (size % BLOCK)) % BLOCK;
+    this.state = size > 0 ? state : 'header';
+  }
+
+  private async block(block: Buffer): Promise<void> {
+    if (block.equals(ZERO_BLOCK)) {
+      if (this.state === 'zero') {
+        this.state = 'done';
+        return;
+      }
+      if (this.pending !== null) this.fail('extended header not followed by an entry');
+      this.state = 'zero';
+      return;
+    }
+    if (this.state === 'zero') this.fail('data after an end-of-archive block');
+    if (++this.headers > this.limits.maxEntries) this.fail(`more than ${this.limits.maxEntries} entries (limit)`);
+    if (!checksumOk(block)) {
+      this.current = cstring(block.subarray(0, 100)).toString('utf8');
+      this.fail(`bad tar header checksum at entry ${this.headers}`);
+    }
+    const typeflag = String.fromCharCode(block[156] ?? 0);
+    const magic = block.toString('latin1', 257, 265);
+    const ustar = magic === 'ustar\u000000';
+    const star = ustar && block.toString('latin1', 508, 512) === 'tar\u0000';
+    let rawName = cstring(block.subarray(0, 100));
+    if (ustar) {
+      const prefix = cstring(block.subarray(345, star ? 476 : 500));
+      if (prefix.length > 0) rawName = Buffer.concat([prefix, Buffer.from('/'), rawName]);
+    }
+    const p = this.pending;
+    let name: string;
+    try {
+      const longName = p?.path ?? p?.gnuPath;
+      name = longName !== undefined ? utf8(longName, 'extended name') : utf8(rawName, 'name');
+    } catch (err) {
+      this.current = rawName.toString('utf8');
+      return this.fail(errorMessage(err));
+    }
+    this.current = name;
+    let size: number;
+    let mode: number;
+    let uid: number;
+    let gid: number;
+    let mtime: number;
+    try {
+      size = parseNumber(block.subarray(124, 136), 'size');
+      mode = parseNumber(block.subarray(100, 108), 'mode');
+      uid = parseNumber(block.subarray(108, 116), 'uid');
+      gid = parseNumber(block.subarray(116, 124), 'gid');
+      mtime = parseNumber(block.subarray(136, 148), 'mtime');
+    } catch (err) {
+      return this.fail(errorMessage(err));
+    }
+    if (size < 0) this.fail('negative size');
+
+    // Extended headers describe the next real entry.
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (size > this.limits.maxMetaBytes) this.fail(`extended header of ${size} bytes (limit ${this.limits.maxMetaBytes})`);
+      if (typeflag === 'g') {
+        // Global PAX headers are ignored, as rkt does (Go returns them as entries; rkt skips them).
+        this.setBody(size, 'skip');
+        return;
+      }
+      this.pending ??= { xattrs: new Map(), sparse: false, from: name };
+      this.pending.from = name;
+      this.metaType = typeflag;
+      this.meta = [];
+      this.setBody(size, 'meta');
+      if (size === 0) this.endMeta();
+      return;
+    }
+
+    let linkname: string;
+    try {
+      const longLink = p?.linkpath ?? p?.gnuLinkpath;
+      linkname = longLink !== undefined ? utf8(longLink, 'extended link name') : utf8(cstring(block.subarray(157, 257)), 'link name');
+    } catch (err) {
+      return this.fail(errorMessage(err));
+    }
+    this.pending = null;
+    if (p?.sparse) this.fail('sparse files are not supported');
+    let kind: Entry['kind'];
+    switch (typeflag) {
+      case '0':
+      case '7':
+        kind = 'file';
+        break;
+      case '\0':
+        kind = name.endsWith('/') ? 'dir' : 'file';
+        break;
+      case '1':
+        kind = 'hardlink';
+        break;
+      case '2':
+        kind = 'symlink';
+        break;
+      case '3':
+        kind = 'char';
+        break;
+      case '4':
+        kind = 'block';
+        break;
+      case '5':
+        kind = 'dir';
+        break;
+      case '6':
+        kind = 'fifo';
+        break;
+      default:
+        return this.fail(`unsupported entry type ${JSON.stringify(typeflag)}`);
+    }
+    // Only regular files have data; Go's reader treats every other type as header-only.
+    const dataSize = kind === 'file' ? (p?.size ?? size) : 0;
+    const entry: Entry = {
+      name,
+      kind,
+      size: dataSize,
+      mode: mode & 0o7777,
+      uid: p?.uid ?? uid,
+      gid: p?.gid ?? gid,
+      mtime: p?.mtime ?? mtime,
+      linkname,
+      xattrs: p?.xattrs ?? new Map(),
+    };
+    await this.sink.begin(entry);
+    if (dataSize === 0) {
+      await this.sink.end();
+      this.state = 'header';
+    } else {
+      this.setBody(dataSize, 'data');
+    }
+  }
+
+  private endMeta(): void {
+    const body = Buffer.concat(this.meta);
+    this.meta = [];
+    const p = this.pending;
+    if (p === null) return;
+    try {
+      if (this.metaType === 'x') parsePax(body, p);
+      else if (this.metaType === 'L') p.gnuPath = Buffer.from(cstring(body));
+      else if (this.metaType === 'K') p.gnuLinkpath = Buffer.from(cstring(body));
+    } catch (err) {
+      this.fail(errorMessage(err));
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Path model and extraction
+
+type NodeType = 'dir' | 'implied' | 'file' | 'symlink' | 'special' | 'manifest';
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  xattrs: Map<string, Buffer>;
+}
+
+const sameXattrs = (a: Map<string, Buffer>, b: Map<string, Buffer>): boolean =>
+  a.size === b.size && [...a].every(([k, v]) => b.get(k)?.equals(v) === true);
+
+/**
+ * Split and check a name: drop `.` components and one trailing `/`; refuse absolute names, `..`
+ * and empty components, and names beyond the limits. Returns the components ([] for the root).
+ * @throws Error with the broken rule as message.
+ */
+function components(name: string, limits: Required<Limits>): string[] {
+  if (name === '') throw new Error('empty name');
+  if (Buffer.byteLength(name) > limits.maxPathLength) throw new Error(`name longer than ${limits.maxPathLength} bytes (limit)`);
+  if (name.startsWith('/')) throw new Error('absolute name');
+  const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
+  const out: string[] = [];
+  for (const part of parts) {
+    if (part === '..') throw new Error('name climbs out with ".."');
+    if (part === '') throw new Error('empty path component ("//")');
+    if (part !== '.') out.push(part);
+  }
+  if (out.length > limits.maxPathDepth) throw new Error(`name deeper than ${limits.maxPathDepth} components (limit)`);
+  return out;
+}
+
+const isRoot = process.getuid?.() === 0;
+
+/** A time for utimes: a Date, because Node turns a negative number of seconds into "now". */
+const when = (seconds: number): Date => new Date(seconds * 1000);
+
+interface ExtractorOptions {
+  /** 'aci': top level is manifest + rootfs; 'rootfs': the whole archive is a root filesystem. */
+  mode: 'aci' | 'rootfs';
+  /** The directory the archive's names are relative to (ACI: the image dir; rootfs: the rootfs). */
+  root: string;
+  limits: Required<Limits>;
+  warn: Warn;
+}
+
+class Extractor implements EntrySink {
+  private rootReal = '';
+  /** The path model: key (components joined with `/`, '' = root) → what this archive put there. */
+  private readonly nodes = new Map<string, NodeType>();
+  /** Directory keys whose real path was checked on disk. */
+  private readonly verified = new Set<string>();
+  /** Metadata of directories (and of the root in rootfs mode), applied at the end. */
+  private readonly dirs = new Map<string, DirMeta>();
+  /** Xattrs to apply at the end: key → (entry name, xattrs). */
+  private readonly xattrs = new Map<string, { name: string; attrs: Map<string, Buffer> }>();
+  private file: { fh: FileHandle; entry: Entry; key: string } | null = null;
+  private manifestChunks: Buffer[] | null = null;
+  manifest: Buffer | null = null;
+  private readonly skippedXattrs = new Set<string>();
+
+  constructor(private readonly opt: ExtractorOptions) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.opt.root, { recursive: true });
+    this.rootReal = await realpath(this.opt.root);
+    this.verified.add('');
+  }
+
+  private abs(key: string): string {
+    return key === '' ? this.rootReal : `${this.rootReal}/${key}`;
+  }
+
+  private refuse(entry: Entry | string, rule: string): never {
+    throw invalid(`${showName(typeof entry === 'string' ? entry : entry.name)}: ${rule}`);
+  }
+
+  /** Wrap a filesystem failure so it names the entry. */
+  private async fs<T>(entry: Entry, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (err instanceof JetpackError) throw err;
+      throw new JetpackError('internal', `${showName(entry.name)}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Second line of defence: the directory `key` must really be where the model says (no symlink anywhere on its path). */
+  private async verifyDir(entry: Entry, key: string): Promise<void> {
+    if (this.verified.has(key)) return;
+    const abs = this.abs(key);
+    let real: string;
+    try {
+      real = await realpath(abs);
+    } catch (err) {
+      throw new JetpackError('internal', `${showName(entry.name)}: ${errorMessage(err)}`);
+    }
+    if (real !== abs) this.refuse(entry, `refusing to write through ${showName(key)}, which resolves to ${real}`);
+    const st = await lstat(abs);
+    if (!st.isDirectory()) this.refuse(entry, `refusing to write under ${showName(key)}, which is not a directory on disk`);
+    this.verified.add(key);
+  }
+
+  /** Make room at `abs` for a new non-directory: an existing non-directory that this archive did not create is replaced (never followed). */
+  private async clearSpot(entry: Entry, abs: string): Promise<void> {
+    const st = await lstat(abs).catch(() => null);
+    if (st === null) return;
+    if (st.isDirectory()) this.refuse(entry, 'a directory already exists at this path on disk');
+    await unlink(abs);
+  }
+
+  /** Create a directory (mode 0700 until its metadata is applied at the end); an existing directory is kept, anything else replaced. */
+  private async makeDir(entry: Entry, key: string): Promise<void> {
+    const abs = this.abs(key);
+    try {
+      await mkdir(abs, 0o700);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await lstat(abs);
+      if (!st.isDirectory()) {
+        await unlink(abs);
+        await mkdir(abs, 0o700);
+      }
+    }
+  }
+
+  /** Check the parents of `comps` in the model, then create the missing ones (0755, as rkt does). */
+  private async parents(entry: Entry, comps: string[]): Promise<string> {
+    const missing: string[] = [];
+    for (let i = 1; i < comps.length; i++) {
+      const key = comps.slice(0, i).join('/');
+      const node = this.nodes.get(key);
+      if (node === undefined) missing.push(key);
+      else if (node === 'symlink') this.refuse(entry, `parent ${showName(key)} is a symlink`);
+      else if (node !== 'dir' && node !== 'implied') this.refuse(entry, `parent ${showName(key)} is not a directory`);
+    }
+    for (const key of missing) {
+      const parent = key.includes('/') ? key.slice(0, key.lastIndexOf('/')) : '';
+      await this.verifyDir(entry, parent);
+      await this.fs(entry, async () => {
+        await this.makeDir(entry, key);
+        await chmod(this.abs(key), 0o755);
+      });
+      this.nodes.set(key, 'implied');
+    }
+    const parent = comps.slice(0, -1).join('/');
+    await this.verifyDir(entry, parent);
+    return parent;
+  }
+
+  private keepXattrs(key: string, entry: Entry): void {
+    if (entry.xattrs.size === 0) return;
+    const attrs = new Map<string, Buffer>();
+    for (const [name, value] of entry.xattrs) {
+      if (!xattrAllowed(name)) this.skippedXattrs.add(name);
+      // dumpQuote escapes everything else for setfattr; a NUL cannot be in a name at all.
+      else if (name.includes('\0')) this.refuse(entry, `unusable xattr name ${JSON.stringify(name)}`);
+      else attrs.set(name, value);
+    }
+    if (attrs.size > 0) this.xattrs.set(key, { name: entry.name, attrs });
+  }
+
+  async begin(entry: Entry): Promise<void> {
+    const { limits } = this.opt;
+    let comps: string[];
+    try {
+      comps = components(entry.name, limits);
+    } catch (err) {
+      return this.refuse(entry, errorMessage(err));
+    }
+    if (entry.name.endsWith('/') && entry.kind !== 'dir') this.refuse(entry, 'name ends with "/" but the entry is not a directory');
+
+    if (this.opt.mode === 'aci') {
+      if (comps.length === 0) {
+        // `.` / `./` at the top of an ACI is ignored (actool does too) but must be a directory.
+        if (entry.kind !== 'dir') this.refuse(entry, 'the archive root must be a directory');
+        return;
+      }
+      const top = comps[0];
+      if (top === 'manifest' && comps.length === 1) return this.beginManifest(entry);
+      if (top !== 'rootfs') this.refuse(entry, 'only "manifest" and "rootfs/..." may be in an ACI');
+      if (comps.length === 1 && entry.kind !== 'dir') this.refuse(entry, 'rootfs must be a directory');
+    }
+    const key = comps.join('/');
+
+    if (comps.length === 0) {
+      // rootfs mode: `.` is the root itself.
+      if (entry.kind !== 'dir') this.refuse(entry, 'the archive root must be a directory');
+      return this.beginDir(entry, key, null);
+    }
+
+    const existing = this.nodes.get(key);
+    if (existing !== undefined) {
+      if (entry.kind === 'dir' && existing !== 'implied') {
+        const prev = this.dirs.get(key);
+        const same =
+          existing === 'dir' &&
+          prev !== undefined &&
+          prev.mode === entry.mode &&
+          prev.uid === entry.uid &&
+          prev.gid === entry.gid &&
+          prev.mtime === entry.mtime &&
+          sameXattrs(prev.xattrs, entry.xattrs);
+        if (same) return;
+        this.refuse(entry, 'duplicate entry');
+      }
+      if (entry.kind !== 'dir') this.refuse(entry, existing === 'implied' ? 'duplicate entry (a directory is already there)' : 'duplicate entry');
+    }
+
+    switch (entry.kind) {
+      case 'dir':
+        return this.beginDir(entry, key, comps);
+      case 'file':
+        return this.beginFile(entry, key, comps);
+      case 'hardlink':
+        return this.beginHardlink(entry, key, comps);
+      case 'symlink':
+        return this.beginSymlink(entry, key, comps);
+      case 'char':
+      case 'block':
+      case 'fifo':
+        await this.parents(entry, comps);
+        this.nodes.set(key, 'special');
+        this.opt.warn(`${showName(entry.name)}: ${entry.kind === 'fifo' ? 'FIFO' : `${entry.kind} device`} skipped`);
+        return;
+    }
+  }
+
+  private beginManifest(entry: Entry): void {
+    if (entry.kind !== 'file') this.refuse(entry, 'manifest must be a regular file');
+    if (this.nodes.has('manifest')) this.refuse(entry, 'duplicate entry');
+    if (entry.size > this.opt.limits.maxManifestBytes) this.refuse(entry, `manifest larger than ${this.opt.limits.maxManifestBytes} bytes (limit)`);
+    this.nodes.set('manifest', 'manifest');
+    this.manifestChunks = [];
+  }
+
+  private async beginDir(entry: Entry, key: string, comps: string[] | null): Promise<void> {
+    if (comps !== null) {
+      await this.parents(entry, comps);
+      if (this.nodes.get(key) !== 'implied') await this.fs(entry, () => this.makeDir(entry, key));
+    } else if (this.dirs.has(key)) {
+      const prev = this.dirs.get(key);
+      const same = prev !== undefined && prev.mode === entry.mode && prev.uid === entry.uid && prev.gid === entry.gid && prev.mtime === entry.mtime;
+      if (!same) this.refuse(entry, 'duplicate entry');
+      return;
+    }
+    this.nodes.set(key, 'dir');
+    this.dirs.set(key, { mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, xattrs: entry.xattrs });
+    this.keepXattrs(key, entry);
+  }
+
+  private async beginFile(entry: Entry, key: string, comps: string[]): Promise<void> {
+    await this.parents(entry, comps);
+    const abs = this.abs(key);
+    const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
+    const fh = await this.fs(entry, async () => {
+      try {
+        return await open(abs, flags, 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await this.clearSpot(entry, abs);
+        return open(abs, flags, 0o600);
+      }
+    });
+    this.nodes.set(key, 'file');
+    this.file = { fh, entry, key };
+    this.keepXattrs(key, entry);
+  }
+
+  private async beginHardlink(entry: Entry, key: string, comps: string[]): Promise<void> {
+    const target = entry.linkname;
+    let tcomps: string[];
+    try {
+      if (target.endsWith('/')) throw new Error('ends with "/"');
+      tcomps = components(target, this.opt.limits);
+    } catch (err) {
+      return this.refuse(entry, `hardlink target ${showName(target)}: ${errorMessage(err)}`);
+    }
+    const tkey = tcomps.join('/');
+    const underRootfs = this.opt.mode === 'rootfs' || (tcomps[0] === 'rootfs' && tcomps.length > 1);
+    if (!underRootfs || this.nodes.get(tkey) !== 'file') {
+      const where = this.opt.mode === 'aci' ? ' under rootfs/' : '';
+      this.refuse(entry, `hardlink target ${showName(target)} is not a regular file extracted earlier${where}`);
+    }
+    await this.parents(entry, comps);
+    const abs = this.abs(key);
+    await this.fs(entry, async () => {
+      try {
+        await link(this.abs(tkey), abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await this.clearSpot(entry, abs);
+        await link(this.abs(tkey), abs);
+      }
+    });
+    this.nodes.set(key, 'file');
+    this.keepXattrs(key, entry);
+  }
+
+  private async beginSymlink(entry: Entry, key: string, comps: string[]): Promise<void> {
+    const target = entry.linkname;
+    if (target === '') this.refuse(entry, 'symlink with an empty target');
+    if (Buffer.byteLength(target) > this.opt.limits.maxPathLength) this.refuse(entry, `symlink target longer than ${this.opt.limits.maxPathLength} bytes (limit)`);
+    await this.parents(entry, comps);
+    const abs = this.abs(key);
+    await this.fs(entry, async () => {
+      try {
+        await symlink(target, abs);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        await this.clearSpot(entry, abs);
+        await symlink(target, abs);
+      }
+      if (isRoot) await lchown(abs, entry.uid, entry.gid);
+      await lutimes(abs, when(entry.mtime), when(entry.mtime));
+    });
+    this.nodes.set(key, 'symlink');
+  }
+
+  async data(chunk: Buffer): Promise<void> {
+    if (this.file !== null) {
+      const { fh, entry } = this.file;
+      await this.fs(entry, async () => {
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+          off += bytesWritten;
+        }
+      });
+    } else if (this.manifestChunks !== null) {
+      this.manifestChunks.push(Buffer.from(chunk));
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.file !== null) {
+      const { fh, entry } = this.file;
+      this.file = null;
+      await this.fs(entry, async () => {
+        try {
+          if (isRoot) await fh.chown(entry.uid, entry.gid);
+          // After chown, which clears setuid/setgid.
+          await fh.chmod(entry.mode);
+          await fh.utimes(when(entry.mtime), when(entry.mtime));
+        } finally {
+          await fh.close();
+        }
+      });
+    } else if (this.manifestChunks !== null) {
+      this.manifest = Buffer.concat(this.manifestChunks);
+      this.manifestChunks = null;
+    }
+  }
+
+  /** Close what is open after a failure (the caller removes the tree). */
+  async abort(): Promise<void> {
+    const f = this.file;
+    this.file = null;
+    await f?.fh.close().catch(() => undefined);
+  }
+
+  /** After the last entry: check completeness, then apply xattrs and directory metadata. */
+  async finish(): Promise<void> {
+    if (this.opt.mode === 'aci') {
+      if (this.nodes.get('rootfs') !== 'dir') this.refuse('rootfs', 'the archive has no rootfs directory entry');
+      if (this.manifest === null) this.refuse('manifest', 'the archive has no manifest');
+    }
+    if (this.skippedXattrs.size > 0) {
+      this.opt.warn(`xattrs not restored (only user.* and security.capability are): ${[...this.skippedXattrs].sort().join(', ')}`);
+    }
+    await this.applyXattrs();
+    // Deepest first, so a directory made unsearchable does not hide its children (matters when not root).
+    const dirs = [...this.dirs].sort((a, b) => b[0].split('/').length - a[0].split('/').length);
+    for (const [key, meta] of dirs) {
+      const abs = this.abs(key);
+      try {
+        // chmod follows symlinks: make sure the path is still the directory we made.
+        if (!(await lstat(abs)).isDirectory()) this.refuse(key || '.', 'no longer a directory on disk');
+        if (isRoot) await lchown(abs, meta.uid, meta.gid);
+        await chmod(abs, meta.mode);
+        await lutimes(abs, when(meta.mtime), when(meta.mtime));
+      } catch (err) {
+        if (err instanceof JetpackError) throw err;
+        throw new JetpackError('internal', `${showName(key || '.')}: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  private async applyXattrs(): Promise<void> {
+    if (this.xattrs.size === 0) return;
+    let dump = '';
+    for (const [key, { name, attrs }] of this.xattrs) {
+      const abs = this.abs(key);
+      // Only regular files and directories still really at their place in the tree.
+      const st = await lstat(abs).catch(() => null);
+      const real = await realpath(abs).catch(() => null);
+      if (st === null || real !== abs || !(st.isFile() || st.isDirectory())) {
+        this.opt.warn(`${showName(name)}: xattrs not restored (not a regular file or directory inside the tree)`);
+        continue;
+      }
+      dump += `# file: ${dumpQuote(abs)}\n`;
+      for (const [attr, value] of attrs) dump += `${dumpQuote(attr)}=0s${value.toString('base64')}\n`;
+      dump += '\n';
+    }
+    if (dump === '') return;
+    let res;
+    try {
+      res = await execa('setfattr', ['-h', '--restore=-'], { input: dump, reject: false, stripFinalNewline: true });
+    } catch (err) {
+      this.opt.warn(`xattrs not restored: setfattr: ${errorMessage(err)}`);
+      return;
+    }
+    if (res.failed) {
+      const why = res.code === 'ENOENT' ? 'setfattr not found (install the attr package)' : String(res.stderr || res.shortMessage);
+      this.opt.warn(`some xattrs were not restored: ${why}`);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Driver
+
+/** Feed `tar` through the decoder into the extractor; hash and copy every byte on the way. */
+async function pump(
+  tar: Readable,
+  decoder: TarDecoder,
+  extractor: Extractor,
+  limits: Required<Limits>,
+  onBytes: ((chunk: Buffer) => Promise<void>) | null,
+): Promise<number> {
+  let size = 0;
+  try {
+    for await (const c of tar) {
+      const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
+      size += chunk.length;
+      if (size > limits.maxBytes) {
+        const who = decoder.current === '' ? 'archive' : showName(decoder.current);
+        throw invalid(`${who}: more than ${limits.maxBytes} bytes of uncompressed data (limit)`);
+      }
+      if (onBytes === null) {
+        await decoder.write(chunk);
+      } else {
+        const [parsed, copied] = await Promise.allSettled([decoder.write(chunk), onBytes(chunk)]);
+        if (parsed.status === 'rejected') throw parsed.reason;
+        if (copied.status === 'rejected') throw copied.reason;
+      }
+    }
+    decoder.end();
+    await extractor.finish();
+  } catch (err) {
+    await extractor.abort();
+    tar.destroy();
+    throw err;
+  }
+  return size;
+}
+
+/** Where {@link extractAci} puts an image. */
+export interface AciDestination {
+  /** The image directory: the tree goes to `dir/rootfs/...` and the manifest to `dir/manifest`. Created if missing; `dir/rootfs` may already exist as an empty directory (e.g. a mounted dataset) and is kept. */
+  dir: string;
+  /** Where to write the raw uncompressed tar, byte for byte (created or truncated). */
+  tarPath: string;
+  limits?: Limits;
+  /** Where warnings go (skipped devices, skipped xattrs); default stderr. */
+  warn?: Warn;
+}
+
+/**
+ * Read an ACI from its uncompressed tar stream in one pass: hash it, keep it, validate it and
+ * extract its rootfs (rules in the module comment).
+ *
+ * @param tar the uncompressed tar bytes (e.g. `(await decompress(...)).stream`).
+ * @param dest see {@link AciDestination}.
+ * @returns `id`: the image ID, `sha512-` + 128 lowercase hex digits of the SHA-512 of every byte of
+ *   the stream (appc spec/aci.md § Image ID); `size`: the uncompressed byte count; `manifest`: the
+ *   manifest bytes exactly as archived (not validated here; also written to `dest.dir/manifest`).
+ * @throws JetpackError('invalid') `<entry name>: <rule>` for a broken or hostile archive or a
+ *   limit exceeded, or the decompressor's invalid error; JetpackError('internal') for filesystem
+ *   failures. Reading stops at the first error; partial output is left for the caller to delete
+ *   (`dest.dir` and `dest.tarPath`).
+ */
+export async function extractAci(tar: Readable, dest: AciDestination): Promise<{ id: string; size: number; manifest: Buffer }> {
+  const limits = withDefaults(dest.limits);
+  const extractor = new Extractor({ mode: 'aci', root: dest.dir, limits, warn: dest.warn ?? stderrWarn });
+  const decoder = new TarDecoder(limits, extractor);
+  const hash = createHash('sha512');
+  let raw: FileHandle;
+  try {
+    await extractor.init();
+  } catch (err) {
+    tar.destroy();
+    throw new JetpackError('internal', `${dest.dir}: ${errorMessage(err)}`);
+  }
+  try {
+    raw = await open(dest.tarPath, 'w', 0o644);
+  } catch (err) {
+    tar.destroy();
+    throw new JetpackError('internal', `${dest.tarPath}: ${errorMessage(err)}`);
+  }
+  let size: number;
+  try {
+    size = await pump(tar, decoder, extractor, limits, async (chunk) => {
+      hash.update(chunk);
+      let off = 0;
+      while (off < chunk.length) off += (await raw.write(chunk, off, chunk.length - off)).bytesWritten;
+    });
+  } finally {
+    await raw.close().catch(() => undefined);
+  }
+  const manifest = extractor.manifest ?? Buffer.alloc(0);
+  await writeFile(`${dest.dir}/manifest`, manifest, { mode: 0o644, flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW });
+  return { id: `sha512-${hash.digest('hex')}`, size, manifest };
+}
+
+/**
+ * Extract a plain root-filesystem tarball (entries like `./bin/sh`, `bin/sh`, `.`; e.g. FreeBSD's
+ * base.txz) into `rootfs`, with the same safety rules as {@link extractAci}: no absolute or `..`
+ * names, nothing written through a symlink, hardlinks only to regular files extracted earlier,
+ * no duplicates. A `.` entry sets the metadata of `rootfs` itself.
+ *
+ * @param tar the uncompressed tar bytes.
+ * @param rootfs the directory to fill (created if missing; expected empty).
+ * @param limits see {@link Limits}.
+ * @param warn where warnings go; default stderr.
+ * @returns `size`: the uncompressed byte count.
+ * @throws as {@link extractAci}.
+ */
+export async function extractRootfsTarball(tar: Readable, rootfs: string, limits?: Limits, warn?: Warn): Promise<{ size: number }> {
+  const lim = withDefaults(limits);
+  const extractor = new Extractor({ mode: 'rootfs', root: rootfs, limits: lim, warn: warn ?? stderrWarn });
+  const decoder = new TarDecoder(lim, extractor);
+  try {
+    await extractor.init();
+  } catch (err) {
+    tar.destroy();
+    throw new JetpackError('internal', `${rootfs}: ${errorMessage(err)}`);
+  }
+  const size = await pump(tar, decoder, extractor, lim, null);
+  return { size };
+}

@@ -71,7 +71,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       let size: number;
       let manifestBytes: Buffer;
       if (manifestLocation === undefined) {
-        const { stream } = await decompress(await openSource(archive));
+        const { stream } = await decompress(await openSource(archive), archive);
         const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar` });
         ({ id, size } = r);
         manifestBytes = r.manifest;
@@ -79,7 +79,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       } else {
         manifestBytes = completeManifest(await readLocation(manifestLocation), manifestLocation);
         parseImageManifest(manifestBytes, manifestLocation);
-        const { stream } = await decompress(await openSource(archive));
+        const { stream } = await decompress(await openSource(archive), archive);
         await extractRootfsTarball(stream, store.layout.imageRootfs(uuid));
         ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`)));
       }

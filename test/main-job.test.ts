@@ -21,7 +21,7 @@ for (const driver of ['dir', 'zfs'] as const) {
     t.teardown(() => execa('rm', ['-rf', work]));
     const layout = busyboxLayout(join(work, 'layout'), {
       app: {
-        exec: ['/bin/sh', '-c', 'echo "out:$(hostname):$(id -u):$(pwd):$GREETING:$AC_APP_NAME"; echo err >&2; exit 3'],
+        exec: ['/bin/sh', '-c', 'echo "out:$(hostname):$(id -u):$(pwd):$GREETING:$AC_APP_NAME:$(tr -d "\\0" < /proc/1/cmdline)"; echo err >&2; exit 3'],
         user: 'user',
         group: 'users',
         workingDirectory: '/home/user',
@@ -71,7 +71,7 @@ for (const driver of ['dir', 'zfs'] as const) {
 
     const run = await jp(store, 'jail-run', [pod.uuid]);
     t.equal(run.exitCode, 3, 'jail-run exits with the app status');
-    t.equal(run.stdout, `out:${pod.uuid}:1000:/home/user:hi there:busybox`, 'app output: hostname, user, working dir, environment');
+    t.equal(run.stdout, `out:${pod.uuid}:1000:/home/user:hi there:busybox:jetpack-init`, 'app output: hostname, user, working dir, environment; PID 1 shows no host paths');
     t.equal(run.stderr, 'err', 'app stderr passes through');
 
     const shown = JSON.parse((await jp(store, 'pod-show', [pod.uuid.slice(0, 8)])).stdout) as { state: string; status: number };

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../shared/src/appc/types.js';
 import { JetpackError } from '../shared/src/errors.js';
-import { buildEnvironment, DEFAULT_PATH, runApp, stage1Argv, type RunAppOptions } from '../shared/src/run/linux.js';
+import { buildEnvironment, DEFAULT_PATH, encodeEnvironment, runApp, stage1Argv, type RunAppOptions } from '../shared/src/run/linux.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.join(here, '../commands/jail-run');
@@ -145,6 +145,10 @@ t.test('buildEnvironment: spec/ace.md defaults, app overrides in order, AC_* for
   t.throws(() => buildEnvironment({ user: user1, appName: 'a', environment: [{ name: 'X', value: 'a\0b' }] }), JetpackError);
 });
 
+t.test('encodeEnvironment: NUL-ended NAME=VALUE entries for --env-fd', async (t) => {
+  t.same(encodeEnvironment([{ name: 'A', value: 'x=y z' }, { name: 'B', value: '' }]), Buffer.from('A=x=y z\0B=\0'));
+});
+
 t.test('stage1Argv', async (t) => {
   const inv = {
     network: 'private' as const,
@@ -165,8 +169,7 @@ t.test('stage1Argv', async (t) => {
     '--gid=100',
     '--groups=5,6',
     '--cwd=/opt',
-    '--env=PATH=/bin',
-    '--env=X=a=b c',
+    '--env-fd=3',
     '--',
     '--looks-like-an-option',
     '-x',

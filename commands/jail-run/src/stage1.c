@@ -224,9 +224,62 @@ static void once(const char *name, const char *prev)
         usage_fail("%s given twice", name);
 }
 
+/* --env-fd=N: read the app's environment from descriptor N, NAME=VALUE entries each ended by a NUL
+ * byte, up to end of file; then close N. Keeps the values out of /proc/PID/cmdline, which every
+ * host user can read. At most 4 MiB. */
+static char **read_env_fd(const char *spec)
+{
+    char *end;
+    errno = 0;
+    long fd = strtol(spec, &end, 10);
+    if (errno != 0 || *end != '\0' || fd < 0 || fd > 1024)
+        usage_fail("--env-fd \"%s\": expected a descriptor number", spec);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        fail("malloc");
+    for (;;) {
+        if (len == cap) {
+            if (cap >= (size_t)4 << 20)
+                usage_fail("--env-fd: the environment is over 4 MiB");
+            cap *= 2;
+            buf = realloc(buf, cap);
+            if (buf == NULL)
+                fail("realloc");
+        }
+        ssize_t n = read((int)fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fail("read the environment (--env-fd)");
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close((int)fd);
+    if (len > 0 && buf[len - 1] != '\0')
+        usage_fail("--env-fd: the last entry is not ended by a NUL byte");
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] == '\0')
+            count++;
+    char **env = calloc(count + 1, sizeof *env);
+    if (env == NULL)
+        fail("calloc");
+    size_t k = 0;
+    for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
+        char *eq = strchr(buf + i, '=');
+        if (eq == NULL || eq == buf + i)
+            usage_fail("--env-fd: \"%s\": expected NAME=VALUE", buf + i);
+        env[k++] = buf + i;
+    }
+    env[k] = NULL;
+    return env;
+}
+
 static void parse_args(int argc, char **argv, struct config *c)
 {
-    const char *net = NULL, *uid = NULL, *gid = NULL, *groups = NULL;
+    const char *net = NULL, *uid = NULL, *gid = NULL, *groups = NULL, *env_fd = NULL;
     size_t nenv = 0;
     memset(c, 0, sizeof *c);
     c->env = calloc((size_t)argc + 1, sizeof *c->env);
@@ -264,6 +317,9 @@ static void parse_args(int argc, char **argv, struct config *c)
         } else if (option(argc, argv, &i, "--cwd", &v)) {
             once("--cwd", c->cwd);
             c->cwd = v;
+        } else if (option(argc, argv, &i, "--env-fd", &v)) {
+            once("--env-fd", env_fd);
+            env_fd = v;
         } else if (option(argc, argv, &i, "--env", &v)) {
             const char *eq = strchr(v, '=');
             if (eq == NULL || eq == v)
@@ -275,6 +331,12 @@ static void parse_args(int argc, char **argv, struct config *c)
         }
     }
     c->env[nenv] = NULL;
+    if (env_fd != NULL) {
+        if (nenv != 0)
+            usage_fail("--env and --env-fd cannot be combined");
+        free(c->env);
+        c->env = read_env_fd(env_fd);
+    }
 
     if (net == NULL || strcmp(net, "private") == 0)
         c->net_host = 0;
@@ -572,6 +634,24 @@ static void exec_app(const struct config *c, mode_t umask_value)
 }
 
 /* PID 1 of the pod. `alive` is the read end of a pipe whose write end only the outer holds. */
+/* The launcher's argv, so that PID 1 can blank its command line inside the pod. */
+static char **g_argv;
+static int g_argc;
+
+/* Replace PID 1's /proc/1/cmdline (the host path of the launcher and the pod's set-up, visible to
+ * the app) by a plain name. Only after the app is forked: the configuration points into argv. */
+static void hide_command_line(void)
+{
+    if (g_argc < 1 || g_argv == NULL || g_argv[0] == NULL)
+        return;
+    char *start = g_argv[0];
+    char *end = g_argv[g_argc - 1] + strlen(g_argv[g_argc - 1]);
+    memset(start, 0, (size_t)(end - start));
+    static const char name[] = "jetpack-init";
+    if ((size_t)(end - start) >= sizeof name)
+        memcpy(start, name, sizeof name);
+}
+
 static void pod_init(const struct config *c, int alive)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
@@ -600,6 +680,7 @@ static void pod_init(const struct config *c, int alive)
         fail("fork the app");
     if (app == 0)
         exec_app(c, saved_umask);
+    hide_command_line();
     _exit(supervise(app, 1));
 }
 
@@ -612,6 +693,8 @@ int main(int argc, char **argv)
         fail("sigprocmask");
 
     struct config c;
+    g_argv = argv;
+    g_argc = argc;
     parse_args(argc, argv, &c);
     install_handlers();
 

@@ -146,10 +146,18 @@ function checkNoNul(what: string, s: string): void {
   if (s.includes('\0')) throw new JetpackError('invalid', `${what} contains a NUL byte`);
 }
 
+/** The app's environment as jetpack-stage1 reads it from `--env-fd`: `NAME=VALUE\0` entries. */
+export function encodeEnvironment(env: readonly NameValue[]): Buffer {
+  return Buffer.concat(env.map(({ name, value }) => Buffer.from(`${name}=${value}\0`)));
+}
+
 /**
  * The command line of jetpack-stage1 (without the binary itself), every option in `--opt=VALUE`
  * form so that no value is ever read as an option:
- * `--net=N --hostname=H --rootfs=DIR --uid=N --gid=N --groups=N,... --cwd=DIR [--env=K=V]... -- ARGV...`
+ * `--net=N --hostname=H --rootfs=DIR --uid=N --gid=N --groups=N,... --cwd=DIR -- ARGV...`
+ * plus `--env-fd=3`: the app's environment is not on the command line (where every host user
+ * could read it in /proc/PID/cmdline) but written by {@link runApp} to descriptor 3 as NUL-ended
+ * `NAME=VALUE` entries ({@link encodeEnvironment}). The variables are still checked here.
  *
  * Pure. @throws JetpackError('invalid') for an empty exec, a relative rootfs or cwd, an id out of
  * 0..2^32-2, a hostname that is empty or longer than 64 bytes, a bad variable name or any NUL byte.
@@ -179,11 +187,11 @@ export function stage1Argv(inv: Stage1Invocation): string[] {
     `--gid=${inv.gid}`,
     `--groups=${inv.groups.join(',')}`,
     `--cwd=${inv.cwd}`,
+    '--env-fd=3',
   ];
   for (const { name, value } of inv.env) {
     checkEnvName(name);
     checkNoNul(`environment variable ${name}`, value);
-    args.push(`--env=${name}=${value}`);
   }
   args.push('--', ...inv.exec);
   return args;
@@ -273,9 +281,7 @@ export async function runApp(opts: RunAppOptions): Promise<number> {
     reject: false,
     env: {},
     extendEnv: false,
-    stdin,
-    stdout,
-    stderr,
+    stdio: [stdin, stdout, stderr, encodeEnvironment(env)],
     buffer: false,
     forceKillAfterDelay: false,
   });

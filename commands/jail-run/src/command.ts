@@ -15,7 +15,7 @@ import { parser, pipedField, readStdinJson, type CommandResult } from '@jetpack/
 import { openStore } from '@jetpack/shared/context';
 import { conflict, invalid, usage } from '@jetpack/shared/errors';
 import { findPod } from '@jetpack/shared/query';
-import { runApp } from '@jetpack/shared/run/linux';
+import { runApp } from '@jetpack/shared/run/backend';
 
 export const USAGE = `jail-run [--config=PATH] [--net=private|host] POD
 

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 WORK=${JETPACK_DEMO_DIR:-/var/tmp/jetpack-demo}
+if [ ! -f "$WORK/busybox.aci" ]; then
 rm -rf "$WORK/layout"
 mkdir -p "$WORK/layout/rootfs/bin" "$WORK/layout/rootfs/etc" "$WORK/layout/rootfs/root" "$WORK/layout/rootfs/tmp"
 cp /bin/busybox "$WORK/layout/rootfs/bin/busybox"
@@ -38,6 +39,8 @@ cat > "$WORK/layout/manifest" <<JSON
 }
 JSON
 actool build --overwrite "$WORK/layout" "$WORK/busybox.aci"
+fi
+# Packed once and kept: actool stamps the time into the archive, so a new pack would be a new image.
 actool validate "$WORK/busybox.aci"
 
 echo "== jetpack image import $WORK/busybox.aci"

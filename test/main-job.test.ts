@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { gunzipSync } from 'node:zlib';
-import { actoolBuild, busyboxLayout, jp, listTree, makeStore, tempDir } from './lib/fixtures.js';
+import { actoolBuild, BIN, busyboxLayout, jp, makeStore, tempDir } from './lib/fixtures.js';
 
 const sha512 = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
 
@@ -46,7 +46,7 @@ for (const driver of ['dir', 'zfs'] as const) {
     const list = await jp(store, 'jetpack', ['image', 'list']);
     t.match(list.stdout, /^UUID\s+NAME\s+LABELS\n/, 'image list has the original header');
     t.match(list.stdout, new RegExp(`${image.uuid}\\s+example.com/busybox\\s+arch="amd64",os="linux",version="1.0"`));
-    for (const q of ['example.com/busybox', 'example.com/busybox:1.0', 'example.com/busybox,os=linux', image.id.slice(0, 20), image.uuid]) {
+    for (const q of ['example.com/busybox', 'example.com/busybox:1.0', 'example.com/busybox,os=linux', image.id.slice(0, 20), image.uuid, image.uuid.slice(0, 6)]) {
       const show = await jp(store, 'image-show', [q]);
       t.equal(show.exitCode, 0, `image-show ${q}`);
       t.equal(JSON.parse(show.stdout).uuid, image.uuid, `IMAGE ${q} resolves`);
@@ -57,6 +57,9 @@ for (const driver of ['dir', 'zfs'] as const) {
 
     const human = await jp(store, 'jetpack', ['image', 'show', 'example.com/busybox']);
     t.match(human.stdout, new RegExp(`^Image ${image.uuid}\\n  Hash\\s+${image.id}\\n`), 'image show alias, original format');
+
+    const piped = await execa('sh', ['-c', `${BIN}/aci-import --config=${store.config} ${aci} | true`], { reject: false });
+    t.same([piped.exitCode, piped.stderr], [0, ''], 'a reader that goes away is no error (no EPIPE trace)');
 
     const create = await jp(store, 'pod-create', ['example.com/busybox']);
     t.equal(create.exitCode, 0, `pod-create: ${create.stderr}`);

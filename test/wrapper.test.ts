@@ -38,6 +38,8 @@ t.test('words and aliases', async (t) => {
 t.test('Go-style flags become yargs flags, but only before the first argument', async (t) => {
   t.same(goFlags(['-config=/x', '-json', 'pod', 'create', 'img', '-n', 'a']), ['--config=/x', '--json', 'pod', 'create', 'img', '-n', 'a']);
   t.same(goFlags(['-n', 'x', '-dir=.']), ['-n', 'x', '-dir=.']);
+  t.same(goFlags(['IMAGE', '-compression=gzip', 'out.aci', '-x']), ['IMAGE', '--compression=gzip', 'out.aci', '-x'], 'known long options anywhere');
+  t.same(goFlags(['POD', '--', '-net=host']), ['POD', '--', '-net=host'], 'nothing after --');
 });
 
 t.test('queries', async (t) => {

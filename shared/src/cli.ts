@@ -19,8 +19,17 @@ export function goFlags(argv: readonly string[]): string[] {
     if (a === '--' || !a.startsWith('-') || a === '-') break;
     out.push(/^-[A-Za-z][A-Za-z0-9.-]+(=.*)?$/.test(a) ? `-${a}` : a);
   }
-  return out.concat(argv.slice(i));
+  // After the first argument, only Jetpack's own long options are rewritten (`IMAGE export -compression=gzip PATH`).
+  for (; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--') return out.concat(argv.slice(i));
+    out.push(new RegExp(`^-(${LONG_OPTIONS.join('|')})(=.*)?$`).test(a) ? `-${a}` : a);
+  }
+  return out;
 }
+
+/** Long options of Jetpack's commands, recognised in Go spelling anywhere on a command line. */
+const LONG_OPTIONS = ['config', 'json', 'help', 'compression', 'net'];
 
 /** A yargs parser configured the Jetpack way: strict, usage errors thrown as JetpackError('usage'). */
 export function parser(
@@ -45,6 +54,17 @@ export function parser(
     });
 }
 
+/**
+ * When the reader of our stdout goes away (`aci-import x.aci | true`), stop quietly with status 0,
+ * as Unix filters do, instead of dying with an EPIPE stack trace.
+ */
+export function quietOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 /** Print a command failure the documented way and return its exit code. */
 export function reportError(name: string, err: unknown): number {
   if (err instanceof JetpackError) {
@@ -67,6 +87,7 @@ export type CommandMain = (argv: string[]) => Promise<CommandResult>;
  * exit with the result's status or the error's code.
  */
 export async function runMain(name: string, main: CommandMain, argv = process.argv.slice(2)): Promise<never> {
+  quietOnClosedStdout();
   let code: number;
   try {
     const r = await main(argv);

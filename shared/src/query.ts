@@ -2,7 +2,7 @@
  * The IMAGE and POD arguments (original jetpack's `jetpack help` § Needs Explanation):
  *
  * IMAGE is one of
- *  - a storage UUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`),
+ *  - a storage UUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`), or an unambiguous prefix of at least 4 hex digits,
  *  - an image ID `sha512-HEX`, full or any unambiguous prefix of at least `sha512-` + 1 hex digit,
  *  - a QUERY: `NAME[,LABEL=VALUE...]`, or `NAME:VERSION` (short for `NAME,version=VERSION`).
  *    NAME must equal the manifest name; each LABEL must be present with that VALUE (a label
@@ -76,7 +76,12 @@ export async function findImage(store: Store, arg: string): Promise<Image> {
   if (arg.startsWith('sha512-') && !/^sha512-[0-9a-f]+$/.test(arg)) {
     throw usage(`image "${arg}": an image ID is sha512- followed by hex digits`);
   }
-  const found = await findImages(store, arg);
+  let found: Image[] = [];
+  if (/^[0-9a-f]{4,}(-[0-9a-f]*)*$/.test(arg) && arg.length < 36) {
+    // An unambiguous prefix of a storage UUID, as for pods; a name that merely looks hex falls through.
+    found = (await store.images()).filter((i) => i.uuid.startsWith(arg));
+  }
+  if (found.length === 0) found = await findImages(store, arg);
   if (found.length === 0) throw notFound(`image "${arg}": no such image`);
   if (found.length > 1) {
     const list = found.map((i) => `${i.uuid} ${imageLabel(i)}`).join('; ');

@@ -89,7 +89,12 @@ export async function makeStore(driver: 'dir' | 'zfs'): Promise<TestStore> {
     root,
     dataset,
     cleanup: async () => {
-      await execa('zfs', ['destroy', '-R', '-f', dataset], { reject: false });
+      // zfs-fuse answers "dataset is busy" for a moment after a pod's mounts went away: retry.
+      for (let i = 0; i < 30; i++) {
+        const r = await execa('zfs', ['destroy', '-R', '-f', dataset], { reject: false });
+        if (r.exitCode === 0 || /does not exist/.test(r.stderr)) break;
+        await new Promise((res) => setTimeout(res, 200));
+      }
       await execa('rm', ['-rf', base], { reject: false });
     },
   };

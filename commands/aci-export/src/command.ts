@@ -36,6 +36,9 @@ export async function main(argv: string[]): Promise<CommandResult> {
   const tar = `${store.layout.imageDir(image.uuid)}/image.tar`;
   const path = pos[1];
   process.stderr.write(`${image.id}\n`);
+  if ((path === undefined || path === '-') && process.stdout.isTTY) {
+    throw usage('refusing to write an archive to a terminal: give a PATH, or redirect stdout');
+  }
   if (path === undefined || path === '-') {
     await pipeline(compress(kind, createReadStream(tar)), process.stdout);
     return { status: 0 };

@@ -36,7 +36,7 @@ export async function main(argv: string[]): Promise<CommandResult> {
   const store = await openStore(args);
   const pod = await findPod(store, podArg);
   if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is already running (pid ${pod.run.pid})`);
-  if (pod.apps.length !== 1) throw invalid(`pod ${pod.uuid}: has ${pod.apps.length} apps; running multi-app pods is not supported yet`);
+  if (pod.apps.length !== 1) throw usage(`pod ${pod.uuid}: has ${pod.apps.length} apps; running multi-app pods is not available yet`);
   const meta = pod.apps[0]!;
   const runtimeApp = pod.manifest.apps.find((a) => a.name === meta.name);
   const image = await store.image(meta.image);

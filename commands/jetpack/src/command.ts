@@ -31,14 +31,15 @@ Commands:
   help                                    Display this help screen
   init                                    Initialize host (create the store)
   info                                    Show global information
-  test                                    Run the smoke test (as root, in a throw-away store)
+  test                                    Run the smoke test (not available yet)
   image list [QUERY]                      List images
   image import ARCHIVE [MANIFEST]         Import image from an archive
-  image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one
-                    -dir=.                Location on build directory on host
+  image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one (not available yet)
+                    -dir=.                Location of build directory on host
                     -cp=PATH...           Copy additional files from host
   image IMAGE show                        Display image details
   image IMAGE export [PATH]               Export image to an ACI file
+                    -compression=xz       xz, gzip, bzip2 or none
                                           Output to stdout if no PATH given
   image IMAGE destroy                     Destroy image
   pod list                                List pods
@@ -46,20 +47,22 @@ Commands:
                                           Create new pod from image
              -help                        Show detailed help
   pod POD show                            Display pod details
-  pod POD run                             Run pod's application
-  pod POD console [USER]                  Open console inside the pod
-  pod POD ps|top|killall [OPTIONS...]     Manage pod's processes
-  pod POD kill                            Kill running pod
+  pod POD run [-net=private|host]         Run pod's application
+  pod POD console [USER]                  Open console inside the pod (not available yet)
+  pod POD ps                              List pod's processes
+  pod POD top|killall [OPTIONS...]        Manage pod's processes (not available yet)
+  pod POD kill                            Kill running pod (not available yet)
   pod POD destroy                         Destroy pod
 Needs Explanation:
-  ARCHIVE, MANIFEST  May be filesystem paths or URLs.
+  ARCHIVE, MANIFEST  May be filesystem paths, URLs, or - for stdin.
             cp=PATH  This option can be given multiple times
               QUERY  Is an expression that looks like this:
                       - NAME[,LABEL=VALUE[,LABEL=VALUE[,...]]]
                       - NAME:VERSION (alias for NAME,version=VERSION)
               IMAGE  Can be:
                       - an UUID (XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX),
-                      - a checksum (sha512-...), or
+                        or an unambiguous prefix of one,
+                      - a checksum (sha512-...), or a prefix of one, or
                       - a QUERY (which can't be ambiguous).
                 POD  A pod UUID, or an unambiguous prefix of one
 Helpful Aliases:

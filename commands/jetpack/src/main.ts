@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { reportError } from '@jetpack/shared/cli';
+import { quietOnClosedStdout, reportError } from '@jetpack/shared/cli';
 import { main } from './command.js';
 
+quietOnClosedStdout();
 let code: number;
 try {
   const r = await main(process.argv.slice(2));

@@ -68,7 +68,7 @@ export async function podProcesses(launcherPid: number, rootfs: string): Promise
 export async function main(argv: string[]): Promise<CommandResult> {
   const args = await parser('pod-ps', argv, USAGE).parse();
   const pos = args._.map(String);
-  if (pos.length !== 1) throw usage(`expected one POD, got ${pos.length} arguments`);
+  if (pos.length !== 1) throw usage(pos.length > 1 ? `expected one POD; ps options (${pos.slice(1).join(' ')}) are not available yet` : 'expected one POD');
   const store = await openStore(args);
   const pod = await findPod(store, pos[0] as string);
   if (pod.state !== 'running' || pod.run.pid === undefined) throw conflict(`pod ${pod.uuid}: is not running`);

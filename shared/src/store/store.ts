@@ -361,7 +361,7 @@ export class Store {
 
   /** Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed. */
   async destroyPod(pod: Pod): Promise<void> {
-    if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is running (pid ${pod.run.pid}); kill it first`);
+    if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is running (jail-run pid ${pod.run.pid}); stop it first (send that process SIGTERM)`);
     await this.withLock(async () => {
       await unlink(`${this.layout.podDir(pod.uuid)}/meta.json`).catch(() => undefined);
     });

@@ -13,9 +13,9 @@
  */
 import { parser, pipedField, readStdinJson, type CommandResult } from '@jetpack/shared/cli';
 import { openStore } from '@jetpack/shared/context';
-import { conflict, invalid, usage } from '@jetpack/shared/errors';
+import { usage } from '@jetpack/shared/errors';
 import { findPod } from '@jetpack/shared/query';
-import { runApp } from '@jetpack/shared/run/backend';
+import { runPod } from '@jetpack/shared/podrun';
 
 export const USAGE = `jail-run [--config=PATH] [--net=private|host] POD
 
@@ -35,31 +35,5 @@ export async function main(argv: string[]): Promise<CommandResult> {
   }
   const store = await openStore(args);
   const pod = await findPod(store, podArg);
-  if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is already running (pid ${pod.run.pid})`);
-  if (pod.apps.length !== 1) throw usage(`pod ${pod.uuid}: has ${pod.apps.length} apps; running multi-app pods is not available yet`);
-  const meta = pod.apps[0]!;
-  const runtimeApp = pod.manifest.apps.find((a) => a.name === meta.name);
-  const image = await store.image(meta.image);
-  if (image === null) throw invalid(`pod ${pod.uuid}: its image ${meta.image} is gone`);
-  const app = runtimeApp?.app ?? image.manifest.app ?? undefined;
-  if (app === undefined || app === null) throw invalid(`pod ${pod.uuid}: image ${image.manifest.name} has no app to run (no "app" in its manifest)`);
-  await store.driver.mountPodApp(meta.image, pod.uuid, meta.name, meta.clone);
-  let started: string | undefined;
-  let recording: Promise<void> = Promise.resolve();
-  const status = await runApp({
-    rootfs: store.layout.podAppRootfs(pod.uuid, meta.name),
-    appName: meta.name,
-    app,
-    hostname: pod.uuid,
-    network: args.net,
-    metadataUrl: '',
-    onSpawn: () => {
-      // The run counts from the moment the launcher exists; set-up errors before it change nothing.
-      started = new Date().toISOString();
-      recording = store.writeRunState(pod.uuid, { pid: process.pid, started });
-    },
-  });
-  await recording;
-  if (started !== undefined) await store.writeRunState(pod.uuid, { started, exited: new Date().toISOString(), status });
-  return { status };
+  return { status: await runPod(store, pod, { network: args.net }) };
 }

@@ -21,6 +21,8 @@ t.test('words and aliases', async (t) => {
     [['image', 'show', 'X'], 'image-show', ['X']],
     [['image', 'destroy', 'X'], 'image-destroy', ['X']],
     [['image', 'X', 'export', 'out.aci'], 'aci-export', ['X', 'out.aci']],
+    [['image', 'X', 'build', '-dir=src', '-cp', 'a', 'make', '-j2'], 'image-build', ['-dir=src', '-cp', 'a', 'X', 'make', '-j2']],
+    [['image', 'build', 'X', 'true'], 'image-build', ['X', 'true']],
     [['pods'], 'pod-list', []],
     [['p'], 'pod-list', []],
     [['pod', 'create', 'X', '-n', 'web'], 'pod-create', ['X', '-n', 'web']],

@@ -47,7 +47,7 @@ export function parser(
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false })
+    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false, 'greedy-arrays': false })
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err instanceof JetpackError) throw err;
       throw usage(`${msg ?? errorMessage(err)} (see ${name} --help)`);
@@ -56,12 +56,14 @@ export function parser(
 
 /**
  * When the reader of our stdout goes away (`aci-import x.aci | true`), stop quietly with status 0,
- * as Unix filters do, instead of dying with an EPIPE stack trace.
+ * as Unix filters do, instead of dying with an EPIPE stack trace; any other write error (ENOSPC on
+ * /dev/full) is one line on stderr and exit 1.
  */
-export function quietOnClosedStdout(): void {
+export function quietOnClosedStdout(name: string): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    process.stderr.write(`${name}: cannot write to stdout: ${err.code ?? err.message}\n`);
+    process.exit(1);
   });
 }
 
@@ -87,7 +89,7 @@ export type CommandMain = (argv: string[]) => Promise<CommandResult>;
  * exit with the result's status or the error's code.
  */
 export async function runMain(name: string, main: CommandMain, argv = process.argv.slice(2)): Promise<never> {
-  quietOnClosedStdout();
+  quietOnClosedStdout(name);
   let code: number;
   try {
     const r = await main(argv);

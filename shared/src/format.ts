@@ -7,8 +7,19 @@ import type { App, NameValue } from './appc/types.js';
 import type { Config } from './config.js';
 import type { Image, Pod } from './store/store.js';
 
+/**
+ * Make untrusted text (labels, annotations, a pod's command lines) safe for a terminal: control
+ * characters, including newlines and ESC, are shown as `\xNN`, so an image cannot forge table rows
+ * or drive the terminal.
+ */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Align rows into columns separated by at least two spaces; the last column is not padded. */
-export function table(rows: ReadonlyArray<readonly string[]>, indent = ''): string {
+export function table(rawRows: ReadonlyArray<readonly string[]>, indent = ''): string {
+  const rows = rawRows.map((r) => r.map(printable));
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows

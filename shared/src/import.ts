@@ -32,9 +32,21 @@ export interface ImportResult {
 /** Read a whole (small) document from a path, `-` or URL. */
 async function readLocation(location: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of await openSource(location)) chunks.push(c as Buffer);
+  let size = 0;
+  const source = await openSource(location);
+  for await (const c of source) {
+    size += (c as Buffer).length;
+    if (size > MAX_MANIFEST_BYTES) {
+      source.destroy();
+      throw invalid(`${location}: an image manifest is at most ${MAX_MANIFEST_BYTES} bytes`);
+    }
+    chunks.push(c as Buffer);
+  }
   return Buffer.concat(chunks);
 }
+
+/** Largest image manifest accepted, the same cap as for a manifest inside an ACI (archive/extract.ts). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /**
  * A manifest given beside a rootfs tarball may leave out acKind and acVersion (the original
@@ -77,8 +89,8 @@ export async function importImage(store: Store, archive: string, manifestLocatio
         manifestBytes = r.manifest;
         parseImageManifest(manifestBytes, `${archive}: manifest`);
       } else {
-        manifestBytes = completeManifest(await readLocation(manifestLocation), manifestLocation);
-        parseImageManifest(manifestBytes, manifestLocation);
+        const given = parseImageManifest(completeManifest(await readLocation(manifestLocation), manifestLocation), manifestLocation);
+        manifestBytes = Buffer.from(`${JSON.stringify(given, null, 2)}\n`);
         const { stream } = await decompress(await openSource(archive), archive);
         await extractRootfsTarball(stream, store.layout.imageRootfs(uuid));
         ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`)));
@@ -87,7 +99,9 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       if ((manifest.dependencies ?? []).length > 0) {
         throw invalid(`${archive}: manifest: dependencies: images with dependencies are not supported yet`);
       }
-      await writeFile(`${dir}/manifest`, manifestBytes, { mode: 0o644 });
+      // The store keeps the manifest as validated (keys spelled as the spec does, e.g. "NAME" → "name");
+      // image.tar keeps the archive's own bytes.
+      await writeFile(`${dir}/manifest`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
       const existing = await store.imageById(id);
       if (existing !== null) {
         await discard();

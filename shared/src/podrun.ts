@@ -4,12 +4,14 @@
  * run it with this platform's isolation backend, and record the run in the pod (store.ts § RunState).
  */
 import { conflict, invalid, usage } from './errors.js';
-import { runApp } from './run/backend.js';
+import { runApp, type RunAppOptions } from './run/backend.js';
 import type { Pod, Store } from './store/store.js';
 
 export interface RunPodOptions {
   /** `private`: a network namespace with only lo; `host`: the host's network. */
   network: 'private' | 'host';
+  /** The app's stdin, stdout and stderr (default: ours); a number is one of our descriptors. */
+  stdio?: RunAppOptions['stdio'];
 }
 
 /**
@@ -36,6 +38,7 @@ export async function runPod(store: Store, pod: Pod, opts: RunPodOptions): Promi
     hostname: pod.uuid,
     network: opts.network,
     metadataUrl: '',
+    ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
     onSpawn: () => {
       // The run counts from the moment the launcher exists; set-up errors before it change nothing.
       started = new Date().toISOString();

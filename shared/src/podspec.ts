@@ -5,7 +5,7 @@
  * (`example.com/my_app` → `my-app`), as rkt does.
  */
 import { randomUUID } from 'node:crypto';
-import { AC_VERSION, type PodManifest, type RuntimeApp } from './appc/types.js';
+import { AC_VERSION, type App, type PodManifest, type RuntimeApp } from './appc/types.js';
 import { sanitizeAcName } from './appc/names.js';
 import { parsePodManifest } from './appc/validate.js';
 import { usage } from './errors.js';
@@ -15,12 +15,14 @@ import type { Image, Pod, Store } from './store/store.js';
 export interface AppSpec {
   image: Image;
   name?: string;
+  /** A full substitute for the image's app (appc spec/pods.md § apps[].app). */
+  app?: App;
 }
 
 /** The pod manifest for these apps (validated). */
 export function podManifest(apps: readonly AppSpec[]): PodManifest {
   const seen = new Set<string>();
-  const runtimeApps: RuntimeApp[] = apps.map(({ image, name }) => {
+  const runtimeApps: RuntimeApp[] = apps.map(({ image, name, app }) => {
     const appName = name ?? sanitizeAcName(image.manifest.name);
     if (seen.has(appName)) throw usage(`app name "${appName}" is used twice in the pod; name the apps apart with -n NAME`);
     seen.add(appName);
@@ -30,6 +32,7 @@ export function podManifest(apps: readonly AppSpec[]): PodManifest {
       annotations: [{ name: 'jetpack/image-uuid', value: image.uuid }],
     };
     if (image.manifest.labels !== undefined && image.manifest.labels.length > 0) ra.image.labels = image.manifest.labels;
+    if (app !== undefined) ra.app = app;
     return ra;
   });
   const manifest: PodManifest = { acKind: 'PodManifest', acVersion: AC_VERSION, apps: runtimeApps, volumes: [], annotations: [] };

@@ -8,7 +8,7 @@
  * `{"id", "path", "compression"}`; the file appears whole (written beside it, then renamed).
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { lstat, rename, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { compress, type Compression } from '@jetpack/shared/archive/compress';
 import { cleanupOnSignal, parser, type CommandResult } from '@jetpack/shared/cli';
@@ -43,6 +43,8 @@ export async function main(argv: string[]): Promise<CommandResult> {
     await pipeline(compress(kind, createReadStream(tar)), process.stdout);
     return { status: 0 };
   }
+  const st = await lstat(path).catch(() => null);
+  if (st !== null && !st.isFile()) throw usage(`${path}: exists and is not a regular file; refusing to replace it`);
   const tmp = `${path}.partial-${process.pid}`;
   const drop = (): Promise<void> => unlink(tmp).catch(() => undefined);
   try {

@@ -34,7 +34,7 @@ Commands:
   test                                    Run the smoke test (not available yet)
   image list [QUERY]                      List images
   image import ARCHIVE [MANIFEST]         Import image from an archive
-  image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one (not available yet)
+  image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one
                     -dir=.                Location of build directory on host
                     -cp=PATH...           Copy additional files from host
   image IMAGE show                        Display image details
@@ -80,6 +80,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   'image-list': async () => (await import('@jetpack/image-list')).main,
   'image-show': async () => (await import('@jetpack/image-show')).main,
   'image-destroy': async () => (await import('@jetpack/image-destroy')).main,
+  'image-build': async () => (await import('@jetpack/image-build')).main,
   'pod-create': async () => (await import('@jetpack/pod-create')).main,
   'pod-list': async () => (await import('@jetpack/pod-list')).main,
   'pod-show': async () => (await import('@jetpack/pod-show')).main,
@@ -143,8 +144,16 @@ function translateImage(words: readonly string[]): Invocation {
       return { command: 'image-destroy', args: [image, ...rest] };
     case 'export':
       return { command: 'aci-export', args: [image, ...rest] };
-    case 'build':
-      throw new JetpackError('usage', `image ${image} build: not available yet`);
+    case 'build': {
+      // image-build takes its options before IMAGE, so that COMMAND's own flags stay COMMAND's.
+      const opts: string[] = [];
+      while (rest[0] !== undefined && /^--?(dir|cp)(=|$)/.test(rest[0])) {
+        const o = rest.shift() as string;
+        opts.push(o);
+        if (!o.includes('=') && rest[0] !== undefined) opts.push(rest.shift() as string);
+      }
+      return { command: 'image-build', args: [...opts, image, ...rest] };
+    }
     default:
       throw usage(`image ${image} ${b}: unknown image command (build, show, export, destroy)`);
   }

@@ -2,7 +2,7 @@
 import { quietOnClosedStdout, reportError } from '@jetpack/shared/cli';
 import { main } from './command.js';
 
-quietOnClosedStdout();
+quietOnClosedStdout('jetpack');
 let code: number;
 try {
   const r = await main(process.argv.slice(2));

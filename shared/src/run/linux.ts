@@ -12,7 +12,7 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { execa, type Options } from 'execa';
 import type { App, NameValue } from '../appc/types.js';
 import { JetpackError } from '../errors.js';
 import { resolveGroup, resolveInRoot, resolveUser, type ResolvedUser } from '../users.js';
@@ -29,7 +29,7 @@ const MAX_ID = 4294967294;
 const HOST_NAME_MAX = 64;
 
 /** One standard stream of the app, as in Node's child_process and execa. */
-export type StdioChoice = 'ignore' | 'inherit' | 'pipe';
+export type StdioChoice = 'ignore' | 'inherit' | 'pipe' | number;
 
 /** What {@link RunAppOptions.onSpawn} sees of the running launcher. */
 export interface SpawnedApp {
@@ -281,7 +281,7 @@ export async function runApp(opts: RunAppOptions): Promise<number> {
     reject: false,
     env: {},
     extendEnv: false,
-    stdio: [stdin, stdout, stderr, encodeEnvironment(env)],
+    stdio: [stdin, stdout, stderr, encodeEnvironment(env)] as Options['stdio'],
     buffer: false,
     forceKillAfterDelay: false,
   });

@@ -62,6 +62,16 @@ export class DirDriver implements StoreDriver {
     }
   }
 
+  async imageFromPodApp(podUuid: string, app: string, imageUuid: string): Promise<string> {
+    const rootfs = await this.createImageRootfs(imageUuid);
+    await tool('cp', ['-a', '--reflink=auto', `${this.layout.podAppRootfs(podUuid, app)}/.`, rootfs]);
+    return rootfs;
+  }
+
+  async imageDependents(_uuid: string): Promise<string[]> {
+    return []; // images are independent copies
+  }
+
   async destroyPod(podUuid: string, _apps: readonly string[]): Promise<void> {
     const dir = this.layout.podDir(podUuid);
     await unmountUnder(dir);

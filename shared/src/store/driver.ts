@@ -25,6 +25,14 @@ export interface StoreDriver {
   cloneImage(imageUuid: string, podUuid: string, app: string): Promise<CloneKind>;
   /** Make sure a pod app's rootfs is mounted (overlays do not survive a reboot). */
   mountPodApp(imageUuid: string, podUuid: string, app: string, kind: CloneKind): Promise<void>;
+  /**
+   * Turn a pod app's rootfs into a new image's rootfs (image-build): ZFS renames the clone into
+   * the images dataset (it stays a clone of the parent's @seal, sharing its blocks); dir copies the
+   * app's merged view into a fresh directory. The pod app's rootfs is gone or stale afterwards.
+   */
+  imageFromPodApp(podUuid: string, app: string, imageUuid: string): Promise<string>;
+  /** Images whose rootfs depends on this one's (ZFS clones of its @seal); [] when none. */
+  imageDependents(uuid: string): Promise<string[]>;
   /** Remove a pod's app rootfs clones. Idempotent. */
   destroyPod(podUuid: string, apps: readonly string[]): Promise<void>;
   /** Driver facts for `jetpack info`. */

@@ -285,6 +285,10 @@ export class Store {
       if (users.length > 0) {
         throw conflict(`image ${image.uuid} (${image.manifest.name}): used by ${users.length} pod(s): ${users.join(', ')}`);
       }
+      const children = await this.driver.imageDependents(image.uuid);
+      if (children.length > 0) {
+        throw conflict(`image ${image.uuid} (${image.manifest.name}): images built from it share its blocks: ${children.join(', ')}; destroy them first`);
+      }
       await unlink(`${this.layout.imageDir(image.uuid)}/meta.json`);
       await unlink(this.layout.imageIndex(image.id)).catch(() => undefined);
     });

@@ -31,10 +31,14 @@ function props(pairs: Array<[string, string]>): string[] {
  * Dependent clones still make it fail, on purpose.
  */
 async function destroy(ds: string, kind: 'conflict' | 'internal'): Promise<void> {
+  await whileBusy(() => tool('zfs', ['destroy', '-r', '-f', ds], kind));
+}
+
+/** Run a zfs(8) step again while it fails with "dataset is busy" (up to about 5 s). */
+async function whileBusy<T>(step: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await tool('zfs', ['destroy', '-r', '-f', ds], kind);
-      return;
+      return await step();
     } catch (err) {
       if (attempt >= 10 || !/busy/.test((err as Error).message)) throw err;
       await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
@@ -111,6 +115,31 @@ export class ZfsDriver implements StoreDriver {
     const ds = `${this.pods}/${podUuid}/${app}`;
     const mounted = await tool('zfs', ['get', '-H', '-o', 'value', 'mounted', ds]);
     if (mounted.trim() !== 'yes') await tool('zfs', ['mount', ds]);
+  }
+
+  async imageFromPodApp(podUuid: string, app: string, imageUuid: string): Promise<string> {
+    const from = `${this.pods}/${podUuid}/${app}`;
+    const to = `${this.images}/${imageUuid}`;
+    const rootfs = this.layout.imageRootfs(imageUuid);
+    await whileBusy(async () => {
+      const mounted = await tool('zfs', ['get', '-H', '-o', 'value', 'mounted', from]);
+      if (mounted.trim() === 'yes') await tool('zfs', ['umount', from]);
+    });
+    await whileBusy(() => tool('zfs', ['rename', from, to]));
+    await tool('zfs', ['set', `mountpoint=${rootfs}`, to]);
+    const mounted = await tool('zfs', ['get', '-H', '-o', 'value', 'mounted', to]);
+    if (mounted.trim() !== 'yes') await tool('zfs', ['mount', to]);
+    return rootfs;
+  }
+
+  async imageDependents(uuid: string): Promise<string[]> {
+    const out = await tool('zfs', ['list', '-H', '-r', '-o', 'name,origin', '-t', 'filesystem', this.images]);
+    const origin = `${this.images}/${uuid}@seal`;
+    return out
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .filter(([, o]) => o === origin)
+      .map(([name]) => (name ?? '').slice(this.images.length + 1));
   }
 
   async destroyPod(podUuid: string, _apps: readonly string[]): Promise<void> {

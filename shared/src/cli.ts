@@ -131,20 +131,36 @@ export function pipedField(doc: unknown, field: string): string | null {
 }
 
 /**
- * Run `cleanup` and exit 128+N if SIGINT or SIGTERM arrives while `fn` runs, so that an interrupted
- * operation leaves nothing half-written. The handlers are removed when `fn` settles.
+ * Exit 128+N, leaving nothing half-written, if SIGINT or SIGTERM arrives while `fn` runs.
+ * With `abort`, the signal first stops `fn` (e.g. by destroying its input stream) and `cleanup`
+ * runs only once `fn` has settled, so nothing is still writing while it removes; without it,
+ * `cleanup` runs at once. If `fn` completes anyway, its work stands. Handlers are removed after.
  */
-export async function cleanupOnSignal<T>(fn: () => Promise<T>, cleanup: () => Promise<void>): Promise<T> {
+export async function cleanupOnSignal<T>(fn: () => Promise<T>, cleanup: () => Promise<void>, abort?: () => void): Promise<T> {
+  let signalled: NodeJS.Signals | null = null;
+  const exitCode = (sig: NodeJS.Signals): number => 128 + (sig === 'SIGINT' ? 2 : 15);
   const handler = (sig: NodeJS.Signals): void => {
-    const code = 128 + (sig === 'SIGINT' ? 2 : 15);
-    cleanup()
-      .catch(() => undefined)
-      .finally(() => process.exit(code));
+    if (signalled !== null) return;
+    signalled = sig;
+    if (abort !== undefined) abort();
+    else {
+      cleanup()
+        .catch(() => undefined)
+        .finally(() => process.exit(exitCode(sig)));
+    }
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
   try {
-    return await fn();
+    const result = await fn();
+    if (signalled !== null) process.exit(exitCode(signalled));
+    return result;
+  } catch (err) {
+    if (signalled !== null) {
+      await cleanup().catch(() => undefined);
+      process.exit(exitCode(signalled));
+    }
+    throw err;
   } finally {
     process.removeListener('SIGINT', handler);
     process.removeListener('SIGTERM', handler);

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { parseImageManifest } from './appc/validate.js';
 import { AC_VERSION } from './appc/types.js';
 import { decompress } from './archive/decompress.js';
@@ -76,6 +77,15 @@ export async function importImage(store: Store, archive: string, manifestLocatio
   await mkdir(dir, { mode: 0o755 });
   await writeFile(`${dir}/.importing`, `${process.pid}\n`);
   const discard = (): Promise<void> => store.discardImage(uuid);
+  const sources: Readable[] = [];
+  const open = async (location: string): Promise<Readable> => {
+    const s = await openSource(location);
+    sources.push(s);
+    return s;
+  };
+  const abort = (): void => {
+    for (const s of sources) s.destroy(new Error('interrupted'));
+  };
   try {
     return await cleanupOnSignal(async () => {
       await store.driver.createImageRootfs(uuid);
@@ -83,7 +93,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       let size: number;
       let manifestBytes: Buffer;
       if (manifestLocation === undefined) {
-        const { stream } = await decompress(await openSource(archive), archive);
+        const { stream } = await decompress(await open(archive), archive);
         const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar` });
         ({ id, size } = r);
         manifestBytes = r.manifest;
@@ -91,7 +101,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       } else {
         const given = parseImageManifest(completeManifest(await readLocation(manifestLocation), manifestLocation), manifestLocation);
         manifestBytes = Buffer.from(`${JSON.stringify(given, null, 2)}\n`);
-        const { stream } = await decompress(await openSource(archive), archive);
+        const { stream } = await decompress(await open(archive), archive);
         await extractRootfsTarball(stream, store.layout.imageRootfs(uuid));
         ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`)));
       }
@@ -111,7 +121,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       const res = await store.publishImage({ uuid, id, origin: archive, timestamp: new Date().toISOString(), size });
       await unlink(`${dir}/.importing`).catch(() => undefined);
       return res;
-    }, discard);
+    }, discard, abort);
   } catch (err) {
     await discard().catch(() => undefined);
     throw err;

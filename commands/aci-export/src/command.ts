@@ -14,7 +14,7 @@ import { compress, type Compression } from '@jetpack/shared/archive/compress';
 import { cleanupOnSignal, parser, type CommandResult } from '@jetpack/shared/cli';
 import { get } from '@jetpack/shared/config';
 import { openStore } from '@jetpack/shared/context';
-import { usage } from '@jetpack/shared/errors';
+import { JetpackError, usage } from '@jetpack/shared/errors';
 import { findImage } from '@jetpack/shared/query';
 
 export const USAGE = `aci-export [--config=PATH] [--compression=xz|gzip|bzip2|none] IMAGE [PATH]
@@ -31,7 +31,10 @@ export async function main(argv: string[]): Promise<CommandResult> {
   if (pos.length < 1 || pos.length > 2) throw usage(`expected IMAGE [PATH], got ${pos.length} arguments`);
   const store = await openStore(args);
   const kind = (args.compression ?? (get(store.config, 'images.aci.compression') || 'xz')) as Compression;
-  if (!KINDS.includes(kind)) throw usage(`--compression "${kind}": must be one of ${KINDS.join(', ')}`);
+  if (!KINDS.includes(kind)) {
+    if (args.compression !== undefined) throw usage(`--compression "${kind}": must be one of ${KINDS.join(', ')}`);
+    throw new JetpackError('config', `images.aci.compression = ${kind}: must be one of ${KINDS.join(', ')}`);
+  }
   const image = await findImage(store, pos[0] as string);
   const tar = `${store.layout.imageDir(image.uuid)}/image.tar`;
   const path = pos[1];

@@ -109,6 +109,14 @@ export class Store {
 
   constructor(readonly config: Config) {
     const zfs = get(config, 'root.zfs');
+    const where = config.path ?? 'configuration';
+    for (const key of ['root.dir', 'root.zfs.mountpoint']) {
+      const v = get(config, key);
+      if (v !== '' && !v.startsWith('/')) throw new JetpackError('config', `${where}: ${key} = ${v}: must be an absolute path`);
+    }
+    if (zfs !== '' && !/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/.test(zfs)) {
+      throw new JetpackError('config', `${where}: root.zfs = ${zfs}: not a ZFS dataset name`);
+    }
     if (zfs !== '') {
       this.layout = new Layout(get(config, 'root.zfs.mountpoint') || '/var/jetpack');
       this.driver = new ZfsDriver(this.layout, {
@@ -187,6 +195,7 @@ export class Store {
    */
   async publishImage(meta: ImageMeta): Promise<{ image: Image; existing: boolean }> {
     const index = this.layout.imageIndex(meta.id);
+    let waits = 0;
     for (;;) {
       try {
         await symlink(meta.uuid, index);
@@ -197,6 +206,14 @@ export class Store {
         if (owner !== null) {
           await this.discardImage(meta.uuid);
           return { image: owner, existing: true };
+        }
+        // The link's image may be being published right now (link made, meta.json not yet):
+        // wait for its owner rather than take the ID from under it.
+        const target = await readlink(index).catch(() => '');
+        const ownerPid = Number((await readFile(`${this.layout.imageDir(target)}/.importing`, 'utf8').catch(() => '')).trim());
+        if (ownerPid > 0 && ownerPid !== process.pid && processAlive(ownerPid) && waits++ < 500) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
         }
         // A stale link (its image never completed or was destroyed): replace it.
         await unlink(index).catch(() => undefined);

@@ -105,3 +105,26 @@ t.test('exit statuses', async (t) => {
     t.equal(r.exitCode, status, `${what}: jail-run exits ${status}`);
   }
 });
+
+t.test('apps run with the appc default capability bounding set', async (t) => {
+  const store = await makeStore('dir');
+  t.teardown(store.cleanup);
+  const work = tempDir();
+  t.teardown(() => execa('rm', ['-rf', work]));
+  const layout = busyboxLayout(join(work, 'layout'), {
+    app: {
+      exec: ['/bin/sh', '-c', 'grep -E "^Cap(Bnd|Eff)" /proc/self/status; mount -t tmpfs none /tmp 2>/dev/null && echo mounted || echo mount refused; su user -c "grep CapEff /proc/self/status"'],
+      user: 'root',
+      group: 'root',
+    },
+  });
+  t.equal((await jp(store, 'aci-import', [await actoolBuild(layout, join(work, 'caps.aci'))])).exitCode, 0);
+  const pod = JSON.parse((await jp(store, 'pod-create', ['example.com/busybox'])).stdout) as { uuid: string };
+  const r = await jp(store, 'jail-run', [pod.uuid]);
+  const lines = r.stdout.split('\n');
+  // CAP_CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+  t.equal(lines[0], 'CapEff:\t00000000a80425fb', 'root in the pod holds only the 14 default capabilities');
+  t.equal(lines[1], 'CapBnd:\t00000000a80425fb', 'and cannot regain others (bounding set)');
+  t.equal(lines[2], 'mount refused', 'so it cannot mount (no CAP_SYS_ADMIN)');
+  t.equal(lines[3], 'CapEff:\t0000000000000000', 'a non-root user holds none');
+});

@@ -66,6 +66,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <linux/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -597,6 +598,40 @@ static void setup_rootfs(const struct config *c)
 }
 
 /* The app process: credentials, working directory, environment, exec. Never returns. */
+/* The capabilities an app may ever hold: appc spec/ace.md's default set for
+ * os/linux/capabilities-*-set (CAP_AUDIT_WRITE, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID,
+ * CAP_FOWNER, CAP_KILL, CAP_MKNOD, CAP_NET_RAW, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID,
+ * CAP_SETPCAP, CAP_SETFCAP, CAP_SYS_CHROOT). Everything else (CAP_SYS_ADMIN: mount, pivot_root;
+ * CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT, CAP_NET_ADMIN…) leaves the bounding set, so neither
+ * a root app nor a setuid binary in the image can regain it (capabilities(7)). */
+static int default_capability(int cap)
+{
+    switch (cap) {
+    case CAP_AUDIT_WRITE: case CAP_CHOWN: case CAP_DAC_OVERRIDE: case CAP_FSETID:
+    case CAP_FOWNER: case CAP_KILL: case CAP_MKNOD: case CAP_NET_RAW:
+    case CAP_NET_BIND_SERVICE: case CAP_SETUID: case CAP_SETGID: case CAP_SETPCAP:
+    case CAP_SETFCAP: case CAP_SYS_CHROOT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void bound_capabilities(void)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if (default_capability(cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            fail("drop capability %d from the bounding set", cap);
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail("clear ambient capabilities");
+}
+
 static void exec_app(const struct config *c, mode_t umask_value)
 {
     struct sigaction dfl;
@@ -612,6 +647,7 @@ static void exec_app(const struct config *c, mode_t umask_value)
         fail("sigprocmask");
     umask(umask_value);
 
+    bound_capabilities(); /* needs CAP_SETPCAP: before the uid changes */
     if (setgroups(c->ngroups, c->groups) < 0)
         fail("setgroups");
     if (setgid(c->gid) < 0)

@@ -31,7 +31,7 @@ Commands:
   help                                    Display this help screen
   init                                    Initialize host (create the store)
   info                                    Show global information
-  test                                    Run the smoke test (not available yet)
+  test                                    Run the smoke test (as root, in a throw-away store)
   image list [QUERY]                      List images
   image import ARCHIVE [MANIFEST]         Import image from an archive
   image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one
@@ -216,7 +216,11 @@ export async function main(argv: string[]): Promise<CommandResult> {
     const info = { version: VERSION, config: config.path, store: { driver: store.driver.kind, root: store.layout.root }, values: Object.fromEntries(config.values) };
     return json ? { json: info } : { json: info, human: formatInfo(VERSION, store.driver.describe(), config) };
   }
-  if (inv.command === 'test') throw new JetpackError('usage', 'test: not available yet');
+  if (inv.command === 'test') {
+    const { smokeTest } = await import('./smoke.js');
+    const failed = await smokeTest((line) => process.stdout.write(`${line}\n`));
+    return { status: failed === 0 ? 0 : 1 };
+  }
   const load = COMMANDS[inv.command];
   if (load === undefined) throw new JetpackError('internal', `no command ${inv.command}`);
   const r = await (await load())(inv.args);

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
-APT_PACKAGES=(zfs-fuse busybox-static appc-spec attr xz-utils bzip2 gzip gcc libc6-dev util-linux iproute2 procps)
+APT_PACKAGES=(zfs-fuse busybox-static appc-spec attr xz-utils bzip2 gzip gcc libc6-dev make util-linux iproute2 procps)
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup.sh: must run as root (it installs packages and Jetpack needs root for namespaces and mounts)" >&2
@@ -29,6 +29,10 @@ fi
 
 pnpm install --frozen-lockfile --silent
 pnpm run --silent build
+
+# The make include of the image workflow (jetpack.image.mk(7)).
+mkdir -p /usr/local/share/jetpack
+ln -sfn "$PWD/commands/image-build/share/jetpack.image.mk" /usr/local/share/jetpack/jetpack.image.mk
 
 # Put the commands on PATH.
 for bin in commands/*/dist/main.js; do

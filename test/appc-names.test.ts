@@ -15,19 +15,9 @@ import {
   sanitizeAcName,
   sanitizeAcNameString,
 } from '../shared/src/appc/names.js';
+import { GOOD_AC_IDENTIFIERS } from './lib/appc-cases.js';
 
-const goodIdentifiers = [
-  'asdf',
-  'foo-bar-baz',
-  'zab_rab_oof',
-  'database',
-  'my~database',
-  'example.com/database',
-  'example.com/~bob/database',
-  'example.com/ourapp-1.0.0',
-  'sub-domain.example.com/org/product/release-1.0.0',
-  'sub-domain.example.com/org/product/~alice/release-1.0.0',
-];
+const goodIdentifiers = GOOD_AC_IDENTIFIERS;
 const badIdentifiers = ['', 'BAR', 'foo#', 'EXAMPLE.com', 'foo.com/BAR', '/app', 'app/', '-app', 'app-', '.app', 'app.', '_app', 'app_', '~app', 'app~', 'EXAMPLE', 'example.com/app#1', '~example.com/app1'];
 const goodNames = ['asdf', 'foo-bar-baz', 'database'];
 const badNames = ['', 'foo#', 'example.com', 'EXAMPLE.com', 'example/database', 'example/database-1.0.0', 'foo.com/BAR', 'example.com/app_1', '/app', 'app/', '-app', 'app-', '.app', 'app.'];

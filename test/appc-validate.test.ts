@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JetpackError } from '../shared/src/errors.js';
 import { isAcIdentifier, isAcName, parseImageId, parseImageManifest, parsePodManifest } from '../shared/src/appc/validate.js';
+import { GOOD_AC_IDENTIFIERS } from './lib/appc-cases.js';
 import { definitionsSchema, imageManifestSchema, podManifestSchema, podTemplateSchema } from '../shared/src/appc/schema.js';
 
 // Must run before any parse: importing the validator neither loads ajv nor compiles a schema.
@@ -414,20 +415,7 @@ bad('image', 'acVersion missing', { acKind: 'ImageManifest', name: 'x' }, 'acVer
 bad('image', 'name missing', { acKind: 'ImageManifest', acVersion: '0.8.11' }, 'name');
 
 // AC Identifier as the image name (acidentifier_test.go)
-for (const n of [
-  'asdf',
-  'foo-bar-baz',
-  'zab_rab_oof',
-  'database',
-  'my~database',
-  'example.com/database',
-  'example.com/~bob/database',
-  'example.com/ourapp-1.0.0',
-  'sub-domain.example.com/org/product/release-1.0.0',
-  'sub-domain.example.com/org/product/~alice/release-1.0.0',
-  'example.com//app--x',
-  'a/-b',
-]) {
+for (const n of [...GOOD_AC_IDENTIFIERS, 'example.com//app--x', 'a/-b']) {
   ok('image', `name ${n}`, image({ name: n }));
 }
 for (const n of ['', 'BAR', 'foo#', 'EXAMPLE.com', 'foo.com/BAR', '/app', 'app/', '-app', 'app-', '.app', 'app.', '_app', 'app_', '~app', 'app~', 'EXAMPLE', 'example.com/app#1', '~example.com/app1']) {

@@ -94,6 +94,16 @@ export async function writeAtomic(path: string, data: string | Buffer, mode = 0o
   await rename(tmp, path);
 }
 
+/** Entries of `dir` named by a UUID (images, pods); none when `dir` does not exist. */
+async function uuidEntries(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((n) => UUID_RE.test(n));
+}
+
+/** Names of a pod's apps on disk (`pods/UUID/apps/*`), complete or not. */
+async function appEntries(podDir: string): Promise<string[]> {
+  return readdir(`${podDir}/apps`).catch(() => [] as string[]);
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -176,13 +186,7 @@ export class Store {
 
   /** All complete images, sorted by name then UUID. */
   async images(): Promise<Image[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.layout.images);
-    } catch {
-      return [];
-    }
-    const all = await Promise.all(names.filter((n) => UUID_RE.test(n)).map((n) => this.image(n)));
+    const all = await Promise.all((await uuidEntries(this.layout.images)).map((n) => this.image(n)));
     return all
       .filter((i): i is Image => i !== null)
       .sort((a, b) => a.manifest.name.localeCompare(b.manifest.name) || a.uuid.localeCompare(b.uuid));
@@ -237,10 +241,8 @@ export class Store {
    */
   async imageUsers(image: Image): Promise<string[]> {
     const users: string[] = [];
-    const pods = await readdir(this.layout.pods).catch(() => [] as string[]);
-    for (const pod of pods.filter((n) => UUID_RE.test(n))) {
-      const apps = await readdir(`${this.layout.podDir(pod)}/apps`).catch(() => [] as string[]);
-      for (const app of apps) {
+    for (const pod of await uuidEntries(this.layout.pods)) {
+      for (const app of await appEntries(this.layout.podDir(pod))) {
         const ref = await readFile(`${this.layout.podAppDir(pod, app)}/image`, 'utf8').catch(() => '');
         if (ref.trim() === image.uuid) {
           users.push(pod);
@@ -275,16 +277,15 @@ export class Store {
       const st = await stat(dir).catch(() => null);
       return st !== null && Date.now() - st.mtimeMs > 60_000;
     };
-    for (const uuid of (await readdir(this.layout.images).catch(() => [] as string[])).filter((n) => UUID_RE.test(n))) {
+    for (const uuid of await uuidEntries(this.layout.images)) {
       if (await abandoned(this.layout.imageDir(uuid), '.importing')) {
         await this.discardImage(uuid);
         removed.push(uuid);
       }
     }
-    for (const uuid of (await readdir(this.layout.pods).catch(() => [] as string[])).filter((n) => UUID_RE.test(n))) {
+    for (const uuid of await uuidEntries(this.layout.pods)) {
       if (await abandoned(this.layout.podDir(uuid), '.creating')) {
-        const apps = await readdir(`${this.layout.podDir(uuid)}/apps`).catch(() => [] as string[]);
-        await this.driver.destroyPod(uuid, apps);
+        await this.driver.destroyPod(uuid, await appEntries(this.layout.podDir(uuid)));
         await removeTree(this.layout.podDir(uuid));
         removed.push(uuid);
       }
@@ -328,13 +329,7 @@ export class Store {
   }
 
   async pods(): Promise<Pod[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.layout.pods);
-    } catch {
-      return [];
-    }
-    const all = await Promise.all(names.filter((n) => UUID_RE.test(n)).map((n) => this.pod(n)));
+    const all = await Promise.all((await uuidEntries(this.layout.pods)).map((n) => this.pod(n)));
     return all.filter((p): p is Pod => p !== null).sort((a, b) => a.created.localeCompare(b.created) || a.uuid.localeCompare(b.uuid));
   }
 

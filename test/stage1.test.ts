@@ -13,7 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../shared/src/appc/types.js';
 import { JetpackError } from '../shared/src/errors.js';
-import { buildEnvironment, DEFAULT_PATH, encodeEnvironment, runApp, stage1Argv, type RunAppOptions } from '../shared/src/run/linux.js';
+import { buildEnvironment, DEFAULT_PATH, encodeEnvironment, encodePlan, runApp, type RunAppOptions } from '../shared/src/run/linux.js';
+import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.join(here, '../commands/jail-run');
@@ -145,14 +146,13 @@ t.test('buildEnvironment: spec/ace.md defaults, app overrides in order, AC_* for
   t.throws(() => buildEnvironment({ user: user1, appName: 'a', environment: [{ name: 'X', value: 'a\0b' }] }), JetpackError);
 });
 
-t.test('encodeEnvironment: NUL-ended NAME=VALUE entries for --env-fd', async (t) => {
+t.test('encodeEnvironment: NUL-ended NAME=VALUE entries', async (t) => {
   t.same(encodeEnvironment([{ name: 'A', value: 'x=y z' }, { name: 'B', value: '' }]), Buffer.from('A=x=y z\0B=\0'));
 });
 
-t.test('stage1Argv', async (t) => {
-  const inv = {
-    network: 'private' as const,
-    hostname: 'h',
+t.test('encodePlan: NUL-ended tokens for --plan-fd', async (t) => {
+  const app: PlanApp = {
+    name: 'web',
     rootfs: '/var/pods/x/rootfs',
     uid: 1000,
     gid: 100,
@@ -160,23 +160,28 @@ t.test('stage1Argv', async (t) => {
     cwd: '/opt',
     env: [{ name: 'PATH', value: '/bin' }, { name: 'X', value: 'a=b c' }],
     exec: ['--looks-like-an-option', '-x', ''],
+    preStart: ['/bin/pre'],
+    mounts: [{ volume: 'data', source: '/var/pods/x/volumes/data', target: '/srv/data', readOnly: true, recursive: false }],
+    capabilities: ['CAP_CHOWN', 'CAP_KILL'],
+    noNewPrivileges: true,
+    readOnlyRootfs: false,
+    limits: {},
   };
-  t.same(stage1Argv(inv), [
-    '--net=private',
-    '--hostname=h',
-    '--rootfs=/var/pods/x/rootfs',
-    '--uid=1000',
-    '--gid=100',
-    '--groups=5,6',
-    '--cwd=/opt',
-    '--env-fd=3',
-    '--',
-    '--looks-like-an-option',
-    '-x',
-    '',
+  const plan: PodPlan = { uuid: 'u', hostname: 'h', network: { mode: 'private', interface: '' }, resolvConf: [], metadataUrl: '', apps: [app], limits: {}, annotations: [] };
+  const tokens = (b: Buffer): string[] => b.toString().split('\0').slice(0, -1);
+  t.same(tokens(encodePlan(plan)), [
+    'hostname=h', 'net=private',
+    'app=web', 'rootfs=/var/pods/x/rootfs', 'uid=1000', 'gid=100', 'groups=5,6', 'cwd=/opt',
+    'env=PATH=/bin', 'env=X=a=b c',
+    'exec=3', '--looks-like-an-option', '-x', '',
+    'pre-start=1', '/bin/pre',
+    'mount=ro', '/var/pods/x/volumes/data', '/srv/data',
+    'caps=21', 'no-new-privs',
   ]);
-  t.same(stage1Argv({ ...inv, groups: [], network: 'host' }).slice(0, 6), ['--net=host', '--hostname=h', '--rootfs=/var/pods/x/rootfs', '--uid=1000', '--gid=100', '--groups=']);
-  const bad: Array<[string, Partial<typeof inv>]> = [
+  t.same(tokens(encodePlan({ ...plan, network: { mode: 'host', interface: '' } })).slice(0, 2), ['hostname=h', 'net=host']);
+  t.same(tokens(encodePlan(plan, { netns: '/run/netns/p', cgroups: { web: ['/sys/fs/cgroup/x'] }, stopTimeout: 3 })).filter((x) => /^(net|cgroup|stop-timeout)=/.test(x)), ['net=/run/netns/p', 'stop-timeout=3', 'cgroup=/sys/fs/cgroup/x']);
+  t.same(tokens(encodePlan(plan, { join: 42, pty: true })).filter((x) => /^(join|hostname|net|pty)/.test(x)), ['join=42', 'pty']);
+  const bad: Array<[string, Partial<PlanApp>]> = [
     ['empty exec', { exec: [] }],
     ['relative rootfs', { rootfs: 'rel' }],
     ['relative cwd', { cwd: 'opt' }],
@@ -184,12 +189,17 @@ t.test('stage1Argv', async (t) => {
     ['uid 2^32-1', { uid: 4294967295 }],
     ['fractional gid', { gid: 1.5 }],
     ['bad group', { groups: [NaN] }],
-    ['empty hostname', { hostname: '' }],
-    ['long hostname', { hostname: 'h'.repeat(65) }],
     ['NUL in exec', { exec: ['a\0b'] }],
     ['bad env name', { env: [{ name: 'A=B', value: '' }] }],
+    ['NUL in env value', { env: [{ name: 'A', value: 'a\0' }] }],
+    ['relative mount target', { mounts: [{ volume: 'v', source: '/a', target: 'b', readOnly: false, recursive: false }] }],
+    ['unknown capability', { capabilities: ['CAP_FLY'] }],
+    ['bad app name', { name: 'Web App' }],
   ];
-  for (const [name, patch] of bad) t.throws(() => stage1Argv({ ...inv, ...patch }), JetpackError, name);
+  for (const [name, patch] of bad) t.throws(() => encodePlan({ ...plan, apps: [{ ...app, ...patch }] }), JetpackError, name);
+  t.throws(() => encodePlan({ ...plan, hostname: '' }), JetpackError, 'empty hostname');
+  t.throws(() => encodePlan({ ...plan, hostname: 'h'.repeat(65) }), JetpackError, 'long hostname');
+  t.throws(() => encodePlan({ ...plan, apps: [] }), JetpackError, 'no app');
 });
 
 t.test('the pod launcher', { skip: canRun ? false : 'needs root and /bin/busybox' }, async (t) => {
@@ -282,8 +292,8 @@ t.test('the pod launcher', { skip: canRun ? false : 'needs root and /bin/busybox
     const r = await run(rootfs, { exec: ['sh', '-c', 'echo $$; ls /proc | grep -E "^[0-9]+$" | sort -n'] });
     t.equal(r.code, 0, r.err);
     const [self, ...pids] = lines(r.out);
-    t.equal(self, '2', 'the app is pid 2 (pid 1 is the pod\'s init)');
-    t.ok(pids.includes('1') && pids.includes('2'));
+    t.equal(self, '3', 'the app is pid 3 (pid 1 is the pod\'s init, 2 the app\'s supervisor)');
+    t.ok(pids.includes('1') && pids.includes('2') && pids.includes('3'));
     t.ok(pids.every((p) => Number(p) < 20), `only the pod's few processes: ${pids.join(' ')}`);
   });
 

@@ -1,55 +1,79 @@
 /*
  * jetpack-stage1: the Linux pod launcher of Jetpack ("stage1").
  *
- * Runs one appc app in fresh namespaces with its rootfs as `/`, the way appc spec/ace.md
- * § Execution Environment and spec/OS-SPEC.md describe it. C11, libc only.
+ * Runs the apps of one appc pod together: one PID, UTS, IPC and network namespace for the pod,
+ * and for each app its own mount namespace with its own rootfs as `/`, the way appc spec/ace.md
+ * § Execution Environment, § Volume Setup and spec/OS-SPEC.md describe it. C11, libc only.
  *
  * USAGE
- *   jetpack-stage1 [--net=private|host] --hostname H --rootfs DIR --uid N --gid N
- *                  [--groups N,N,...] --cwd DIR [--env K=V]... -- ARGV...
+ *   jetpack-stage1 --plan-fd=N [--status-fd=M]
  *
- *   --net=private|host  private (default): a new network namespace holding only `lo`, brought up.
- *                       host: share the caller's network namespace.
- *   --hostname H        hostname of the pod (new UTS namespace; sethostname(2)).
- *   --rootfs DIR        absolute host path of the app's rootfs; becomes `/` (pivot_root(2)).
- *   --uid N, --gid N    numeric user and group the app runs as (0 .. 4294967294).
- *   --groups N,N,...    the complete supplementary group list (default: none; "" means none).
- *   --cwd DIR           absolute working directory inside the rootfs; it must exist.
- *   --env K=V           one variable of the app's environment (repeatable). The app gets exactly
- *                       these, nothing inherited; ARGV[0] without a `/` is searched in this PATH.
- *   -- ARGV...          the app's command line (at least ARGV[0]).
- *   Every option also accepts the `--opt VALUE` form. `--help` prints this usage.
+ *   The plan (what to run) is read from descriptor N up to end of file: a list of tokens, each
+ *   ended by a NUL byte, so that any value (paths, environment values) passes unchanged and
+ *   nothing of it shows in /proc/PID/cmdline. At most 16 MiB. shared/src/run/linux.ts
+ *   (encodePlan) writes it. Pod tokens come first:
+ *     net=private          a new network namespace holding only `lo`, brought up (default)
+ *     net=host             the caller's network namespace
+ *     net=/run/netns/NAME  join that network namespace (set up by the caller: veth, address, route)
+ *     hostname=H           hostname of the pod (required unless join=)
+ *     join=PID             enter the running pod whose init has host pid PID (its PID, UTS, IPC and
+ *                          network namespaces) instead of making a new one: `pod console`
+ *     stop-timeout=S       seconds between SIGTERM and SIGKILL when a failed app stops the pod (10)
+ *   then, for each app, `app=NAME` followed by its tokens:
+ *     rootfs=DIR           absolute host path of the app's rootfs; becomes its `/` (pivot_root(2))
+ *     uid=N gid=N          numeric user and group the app runs as (0 .. 4294967294)
+ *     groups=N,N,...       the complete supplementary group list ("" = none)
+ *     cwd=DIR              absolute working directory inside the rootfs
+ *     env=NAME=VALUE       one variable of the app's (and its event handlers') environment
+ *     exec=K ARG1 ... ARGK the app's argv (K tokens follow); ARGV[0] without `/` is searched in PATH
+ *     pre-start=K ...      the pre-start event handler's argv, run as root before the app
+ *     post-stop=K ...      the post-stop event handler's argv, run as root after the app exits
+ *     mount=MODE SRC DST   bind-mount host path SRC on DST inside the rootfs (resolved as if
+ *                          chrooted, no symlink allowed); MODE: rw, ro, rrw, rro (r = recursive)
+ *     caps=HEX             the capability bounding set (default: appc's 14, 0xa80425fb)
+ *     no-new-privs         set PR_SET_NO_NEW_PRIVS for the app and its handlers
+ *     readonly-rootfs      the rootfs is mounted read-only (volumes keep their own mode)
+ *     cgroup=DIR           join this cgroup (writes to DIR/cgroup.procs) before anything else
+ *     pty                  run the app on a new pseudo-terminal of the pod and relay it to our
+ *                          stdin/stdout (console); our terminal, if any, is put in raw mode
+ *
+ *   --status-fd=M: the launcher reports on descriptor M, one line each:
+ *     `init PID`         the host pid of the pod's init (PID 1 inside), once it exists
+ *     `app NAME STATUS`  an app ended (exit status, 128+N for signal N)
  *
  * PROCESSES
- *   outer   the process the caller spawned. Unshares the PID namespace, forks PID 1, forwards
- *           SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to it, waits for it and exits
- *           with its status. It stays in all of the caller's other namespaces.
- *   PID 1   the pod's init. Sets PR_SET_PDEATHSIG(SIGKILL) (if the outer process dies, PID 1
- *           dies, and the kernel then kills everything else in the PID namespace), unshares the
- *           mount, UTS, IPC and (unless --net=host) network namespaces, brings `lo` up, makes `/`
- *           rprivate, bind-mounts DIR on itself, mounts DIR/proc (procfs), DIR/sys (sysfs,
- *           read-only) and DIR/dev (tmpfs: null zero full random urandom tty console, pts, ptmx,
- *           shm, fd, stdin, stdout, stderr), sets the hostname, pivot_root(".", ".") + umount2(".",
- *           MNT_DETACH) into DIR, forks the app, forwards the same signals to it, reaps every
- *           process that ends up as its child, and exits with the app's status as soon as the app
- *           exits (the kernel then kills what is left in the pod).
- *   app     setgroups(--groups), setgid(--gid), setuid(--uid), chdir(--cwd), environ = --env,
- *           execvp(ARGV[0], ARGV), with default signal dispositions, an empty signal mask and the
- *           caller's umask. stdin, stdout and stderr are the caller's, untouched.
+ *   outer   the process the caller spawned. Unshares the PID namespace (join=: enters the pod's
+ *           namespaces), forks PID 1, forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
+ *           SIGUSR2 to it, waits for it and exits with its status.
+ *   PID 1   the pod's init (`jetpack-init`). PR_SET_PDEATHSIG(SIGKILL): if the outer process dies,
+ *           PID 1 dies and the kernel kills everything else in the PID namespace. Unshares the
+ *           mount, UTS, IPC and network namespaces, sets the hostname, forks one supervisor per
+ *           app in plan order, forwards signals to them, reaps every orphan, and exits once all
+ *           apps ended: with the first failing app's status, else 0. When an app fails (status
+ *           not 0) the others get SIGTERM, and stop-timeout seconds later everything is killed.
+ *   app supervisor (`jetpack-app`), one per app: joins the app's cgroups, unshares a mount
+ *           namespace, bind-mounts the rootfs on itself, mounts the volumes, DIR/proc (procfs),
+ *           DIR/sys (sysfs, read-only), DIR/dev (tmpfs: null zero full random urandom tty console,
+ *           pts, ptmx, shm, fd, stdin, stdout, stderr), pivot_root(".", ".") into it, cuts its
+ *           capability bounding set to caps=, runs pre-start (a failure ends the app with the
+ *           handler's status, the app never starts), forks the app, forwards signals to it, reaps
+ *           its orphans (PR_SET_CHILD_SUBREAPER), runs post-stop, exits with the app's status.
+ *   app     setgroups, setgid, setuid, chdir, environ = env=..., execvp, with default signal
+ *           dispositions, an empty signal mask and the caller's umask.
  *
  *   Signals are blocked from the start and only consumed with sigwaitinfo(2), so none is lost
  *   between start-up and fork. A signal the kernel generated (si_code SI_KERNEL: ^C, ^\ or a hangup
  *   on the controlling terminal) is not forwarded, since the kernel already sent it to the whole
- *   foreground process group, the app included.
+ *   foreground process group, the apps included.
  *
  *   Mount points: proc, sys and dev are created (0755) in DIR when missing; when the image put a
  *   symlink (or a non-directory) there, the launcher refuses to start rather than follow it.
  *   /dev/console is the caller's terminal when stdin, stdout or stderr is one, else /dev/null.
  *
  * EXIT STATUS
- *   the app's exit code; 128+N when the app (or PID 1) was killed by signal N;
+ *   the pod's status (above); 128+N when PID 1 was killed by signal N;
  *   125 when the pod could not be set up (one line on stderr: `jetpack-stage1: <what>: <strerror>`);
- *   126 when ARGV[0] was found but could not be executed; 127 when it was not found (ENOENT).
+ *   for an app: 126 when ARGV[0] was found but could not be executed, 127 when it was not found.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,6 +84,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,12 +92,15 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sched.h>
+#include <termios.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -81,23 +109,54 @@ extern char **environ;
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
 
-/* What the launcher was asked to do (parsed from the command line). */
-struct config {
-    int net_host;
-    const char *hostname;
-    const char *rootfs;
-    const char *cwd;
+/* appc spec/ace.md's default bounding set for os/linux/capabilities-*-set: CAP_AUDIT_WRITE,
+ * CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID, CAP_FOWNER, CAP_KILL, CAP_MKNOD, CAP_NET_RAW,
+ * CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SETFCAP, CAP_SYS_CHROOT. */
+#define DEFAULT_CAPS 0xa80425fbULL
+
+struct mount_spec {
+    int ro, rec;
+    const char *source, *target;
+};
+
+/* One app of the plan. */
+struct app {
+    const char *name, *rootfs, *cwd;
+    const char *uid_s, *gid_s;
     uid_t uid;
     gid_t gid;
     gid_t *groups;
     size_t ngroups;
-    char **env;  /* NULL-terminated */
-    char **argv; /* NULL-terminated, at least one element */
+    char **env;
+    size_t nenv;
+    char **argv, **pre_start, **post_stop;
+    struct mount_spec *mounts;
+    size_t nmounts;
+    char **cgroups;
+    size_t ncgroups;
+    uint64_t caps;
+    int no_new_privs, readonly_rootfs, pty;
+    /* PID 1's bookkeeping */
+    pid_t pid;
+    int done;
 };
 
-/* The signals the outer process and PID 1 pass on to their child. */
+/* The whole plan. */
+struct plan {
+    int net;                /* 0 private, 1 host, 2 join a named network namespace */
+    const char *netns;      /* net=PATH */
+    const char *hostname;
+    pid_t join;             /* join=PID, else 0 */
+    unsigned stop_timeout;
+    struct app *apps;
+    size_t napps;
+};
+
+/* The signals the launcher processes pass on to their children. */
 static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 #define NFORWARDED (sizeof forwarded / sizeof forwarded[0])
+
+static int g_status_fd = -1;
 
 /*
  * Print `jetpack-stage1: <what>: <strerror(errno)>` as one line (control characters in <what>,
@@ -141,11 +200,12 @@ static void usage_fail(const char *fmt, ...)
     fail("%s", what);
 }
 
-static void print_usage(FILE *out)
+static void *xcalloc(size_t n, size_t size)
 {
-    fputs("usage: jetpack-stage1 [--net=private|host] --hostname H --rootfs DIR --uid N --gid N\n"
-          "                      [--groups N,N,...] --cwd DIR [--env K=V]... -- ARGV...\n",
-          out);
+    void *p = calloc(n > 0 ? n : 1, size);
+    if (p == NULL)
+        fail("calloc");
+    return p;
 }
 
 /* A uid or gid: decimal digits only, 0 .. 4294967294 ((uid_t)-1 means "unchanged" to the kernel). */
@@ -164,18 +224,16 @@ static unsigned long parse_id(const char *opt, const char *s)
 }
 
 /* "1,2,3" (or "") into a freshly allocated array. */
-static void parse_groups(const char *s, struct config *c)
+static void parse_groups(const char *s, struct app *a)
 {
     long max = sysconf(_SC_NGROUPS_MAX);
     size_t n = (*s == '\0') ? 0 : 1;
     for (const char *p = s; *p != '\0'; p++)
         n += (*p == ',');
     if (max > 0 && n > (size_t)max)
-        usage_fail("--groups: %zu groups, the kernel allows %ld", n, max);
-    c->groups = calloc(n > 0 ? n : 1, sizeof *c->groups);
-    if (c->groups == NULL)
-        fail("calloc");
-    c->ngroups = n;
+        usage_fail("groups: %zu groups, the kernel allows %ld", n, max);
+    a->groups = xcalloc(n, sizeof *a->groups);
+    a->ngroups = n;
     if (n == 0)
         return;
     char *copy = strdup(s);
@@ -187,7 +245,7 @@ static void parse_groups(const char *s, struct config *c)
         char *comma = strchr(start, ',');
         if (comma != NULL)
             *comma = '\0';
-        c->groups[i++] = (gid_t)parse_id("--groups", start);
+        a->groups[i++] = (gid_t)parse_id("groups", start);
         if (comma == NULL)
             break;
         start = comma + 1;
@@ -195,176 +253,270 @@ static void parse_groups(const char *s, struct config *c)
     free(copy);
 }
 
-/*
- * If argv[*i] is `name=VALUE` or `name` followed by VALUE, store VALUE, advance *i past what was
- * consumed and return 1; else return 0.
- */
-static int option(int argc, char **argv, int *i, const char *name, const char **value)
+/* Read descriptor `fd` to end of file (at most `limit` bytes) into a NUL-terminated buffer. */
+static char *read_all(int fd, size_t limit, size_t *lenp, const char *what)
 {
-    const char *a = argv[*i];
-    size_t len = strlen(name);
-    if (strncmp(a, name, len) != 0)
-        return 0;
-    if (a[len] == '=') {
-        *value = a + len + 1;
-        *i += 1;
-        return 1;
-    }
-    if (a[len] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        usage_fail("%s: missing value", name);
-    *value = argv[*i + 1];
-    *i += 2;
-    return 1;
-}
-
-static void once(const char *name, const char *prev)
-{
-    if (prev != NULL)
-        usage_fail("%s given twice", name);
-}
-
-/* --env-fd=N: read the app's environment from descriptor N, NAME=VALUE entries each ended by a NUL
- * byte, up to end of file; then close N. Keeps the values out of /proc/PID/cmdline, which every
- * host user can read. At most 4 MiB. */
-static char **read_env_fd(const char *spec)
-{
-    char *end;
-    errno = 0;
-    long fd = strtol(spec, &end, 10);
-    if (errno != 0 || *end != '\0' || fd < 0 || fd > 1024)
-        usage_fail("--env-fd \"%s\": expected a descriptor number", spec);
     size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
+    char *buf = malloc(cap + 1);
     if (buf == NULL)
         fail("malloc");
     for (;;) {
         if (len == cap) {
-            if (cap >= (size_t)4 << 20)
-                usage_fail("--env-fd: the environment is over 4 MiB");
+            if (cap >= limit)
+                usage_fail("%s: over %zu bytes", what, limit);
             cap *= 2;
-            buf = realloc(buf, cap);
+            buf = realloc(buf, cap + 1);
             if (buf == NULL)
                 fail("realloc");
         }
-        ssize_t n = read((int)fd, buf + len, cap - len);
+        ssize_t n = read(fd, buf + len, cap - len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            fail("read the environment (--env-fd)");
+            fail("read %s", what);
         if (n == 0)
             break;
         len += (size_t)n;
     }
-    close((int)fd);
-    if (len > 0 && buf[len - 1] != '\0')
-        usage_fail("--env-fd: the last entry is not ended by a NUL byte");
-    size_t count = 0;
-    for (size_t i = 0; i < len; i++)
-        if (buf[i] == '\0')
-            count++;
-    char **env = calloc(count + 1, sizeof *env);
-    if (env == NULL)
-        fail("calloc");
-    size_t k = 0;
-    for (size_t i = 0; i < len; i += strlen(buf + i) + 1) {
-        char *eq = strchr(buf + i, '=');
-        if (eq == NULL || eq == buf + i)
-            usage_fail("--env-fd: \"%s\": expected NAME=VALUE", buf + i);
-        env[k++] = buf + i;
-    }
-    env[k] = NULL;
-    return env;
+    buf[len] = '\0';
+    *lenp = len;
+    return buf;
 }
 
-static void parse_args(int argc, char **argv, struct config *c)
+static int parse_fd(const char *opt, const char *s)
 {
-    const char *net = NULL, *uid = NULL, *gid = NULL, *groups = NULL, *env_fd = NULL;
-    size_t nenv = 0;
-    memset(c, 0, sizeof *c);
-    c->env = calloc((size_t)argc + 1, sizeof *c->env);
-    if (c->env == NULL)
-        fail("calloc");
+    char *end;
+    errno = 0;
+    long fd = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0' || end == s || fd < 0 || fd > 1024)
+        usage_fail("%s \"%s\": expected a descriptor number", opt, s);
+    return (int)fd;
+}
 
-    int i = 1;
-    while (i < argc) {
-        const char *v;
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            print_usage(stdout);
-            exit(0);
-        } else if (option(argc, argv, &i, "--net", &v)) {
-            once("--net", net);
-            net = v;
-        } else if (option(argc, argv, &i, "--hostname", &v)) {
-            once("--hostname", c->hostname);
-            c->hostname = v;
-        } else if (option(argc, argv, &i, "--rootfs", &v)) {
-            once("--rootfs", c->rootfs);
-            c->rootfs = v;
-        } else if (option(argc, argv, &i, "--uid", &v)) {
-            once("--uid", uid);
-            uid = v;
-        } else if (option(argc, argv, &i, "--gid", &v)) {
-            once("--gid", gid);
-            gid = v;
-        } else if (option(argc, argv, &i, "--groups", &v)) {
-            once("--groups", groups);
-            groups = v;
-        } else if (option(argc, argv, &i, "--cwd", &v)) {
-            once("--cwd", c->cwd);
-            c->cwd = v;
-        } else if (option(argc, argv, &i, "--env-fd", &v)) {
-            once("--env-fd", env_fd);
-            env_fd = v;
-        } else if (option(argc, argv, &i, "--env", &v)) {
-            const char *eq = strchr(v, '=');
-            if (eq == NULL || eq == v)
-                usage_fail("--env \"%s\": expected NAME=VALUE", v);
-            c->env[nenv++] = (char *)v;
+/* The plan's tokens, and a cursor over them. */
+static char **g_tok;
+static size_t g_ntok, g_ti;
+
+static char *next_token(const char *what)
+{
+    if (g_ti >= g_ntok)
+        usage_fail("plan: %s: missing value", what);
+    return g_tok[g_ti++];
+}
+
+/* `key=K` followed by K raw tokens: a NULL-terminated argv. */
+static char **take_argv(const char *key, const char *count)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(count != NULL ? count : "", &end, 10);
+    if (count == NULL || errno != 0 || *end != '\0' || end == count || n < 1 || n > 65536)
+        usage_fail("plan: %s=\"%s\": expected the number of arguments that follow", key, count != NULL ? count : "");
+    char **v = xcalloc(n + 1, sizeof *v);
+    for (unsigned long i = 0; i < n; i++)
+        v[i] = next_token(key);
+    v[n] = NULL;
+    return v;
+}
+
+static void need_value(const char *key, const char *value)
+{
+    if (value == NULL)
+        usage_fail("plan: %s: expected %s=VALUE", key, key);
+}
+
+static void need_app(const struct plan *p, const char *key)
+{
+    if (p->napps == 0)
+        usage_fail("plan: %s before the first app=", key);
+}
+
+/* Parse the plan from descriptor `fd` into `p`. */
+static void read_plan(int fd, struct plan *p)
+{
+    size_t len;
+    char *buf = read_all(fd, (size_t)16 << 20, &len, "the plan (--plan-fd)");
+    close(fd);
+    if (len > 0 && buf[len - 1] != '\0')
+        usage_fail("plan: the last token is not ended by a NUL byte");
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += buf[i] == '\0';
+    g_tok = xcalloc(count, sizeof *g_tok);
+    for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+        g_tok[g_ntok++] = buf + i;
+
+    size_t napps = 0;
+    for (size_t i = 0; i < g_ntok; i++)
+        napps += strncmp(g_tok[i], "app=", 4) == 0;
+    memset(p, 0, sizeof *p);
+    p->stop_timeout = 10;
+    p->apps = xcalloc(napps, sizeof *p->apps);
+
+    struct app *a = NULL;
+    while (g_ti < g_ntok) {
+        char *key = g_tok[g_ti++];
+        char *value = strchr(key, '=');
+        if (value != NULL)
+            *value++ = '\0';
+        if (strcmp(key, "app") == 0) {
+            need_value(key, value);
+            a = &p->apps[p->napps++];
+            a->name = value;
+            a->caps = DEFAULT_CAPS;
+            a->env = xcalloc(g_ntok + 1, sizeof *a->env);
+            a->mounts = xcalloc(g_ntok, sizeof *a->mounts);
+            a->cgroups = xcalloc(g_ntok, sizeof *a->cgroups);
+        } else if (a == NULL) {
+            if (strcmp(key, "net") == 0) {
+                need_value(key, value);
+                if (strcmp(value, "private") == 0)
+                    p->net = 0;
+                else if (strcmp(value, "host") == 0)
+                    p->net = 1;
+                else if (value[0] == '/')
+                    p->net = 2, p->netns = value;
+                else
+                    usage_fail("plan: net=\"%s\": expected private, host or the path of a network namespace", value);
+            } else if (strcmp(key, "hostname") == 0) {
+                need_value(key, value);
+                p->hostname = value;
+            } else if (strcmp(key, "join") == 0) {
+                need_value(key, value);
+                p->join = (pid_t)parse_id("join", value);
+                if (p->join < 1)
+                    usage_fail("plan: join=%s: not a process", value);
+            } else if (strcmp(key, "stop-timeout") == 0) {
+                need_value(key, value);
+                p->stop_timeout = (unsigned)parse_id("stop-timeout", value);
+            } else {
+                need_app(p, key);
+            }
+        } else if (strcmp(key, "rootfs") == 0) {
+            need_value(key, value);
+            a->rootfs = value;
+        } else if (strcmp(key, "uid") == 0) {
+            need_value(key, value);
+            a->uid_s = value;
+        } else if (strcmp(key, "gid") == 0) {
+            need_value(key, value);
+            a->gid_s = value;
+        } else if (strcmp(key, "groups") == 0) {
+            need_value(key, value);
+            parse_groups(value, a);
+        } else if (strcmp(key, "cwd") == 0) {
+            need_value(key, value);
+            a->cwd = value;
+        } else if (strcmp(key, "env") == 0) {
+            need_value(key, value);
+            char *eq = strchr(value, '=');
+            if (eq == NULL || eq == value)
+                usage_fail("plan: env=\"%s\": expected NAME=VALUE", value);
+            a->env[a->nenv++] = value;
+        } else if (strcmp(key, "exec") == 0) {
+            a->argv = take_argv(key, value);
+        } else if (strcmp(key, "pre-start") == 0) {
+            a->pre_start = take_argv(key, value);
+        } else if (strcmp(key, "post-stop") == 0) {
+            a->post_stop = take_argv(key, value);
+        } else if (strcmp(key, "mount") == 0) {
+            need_value(key, value);
+            struct mount_spec *m = &a->mounts[a->nmounts++];
+            if (strcmp(value, "rw") == 0 || strcmp(value, "ro") == 0)
+                m->rec = 0;
+            else if (strcmp(value, "rrw") == 0 || strcmp(value, "rro") == 0)
+                m->rec = 1;
+            else
+                usage_fail("plan: mount=\"%s\": expected rw, ro, rrw or rro", value);
+            m->ro = value[strlen(value) - 1] == 'o';
+            m->source = next_token("mount source");
+            m->target = next_token("mount target");
+            if (m->source[0] != '/' || m->target[0] != '/')
+                usage_fail("plan: mount %s on %s: both must be absolute paths", m->source, m->target);
+        } else if (strcmp(key, "caps") == 0) {
+            need_value(key, value);
+            char *end;
+            errno = 0;
+            a->caps = strtoull(value, &end, 16);
+            if (errno != 0 || *end != '\0' || end == value)
+                usage_fail("plan: caps=\"%s\": expected a hexadecimal mask", value);
+        } else if (strcmp(key, "no-new-privs") == 0) {
+            a->no_new_privs = 1;
+        } else if (strcmp(key, "readonly-rootfs") == 0) {
+            a->readonly_rootfs = 1;
+        } else if (strcmp(key, "pty") == 0) {
+            a->pty = 1;
+        } else if (strcmp(key, "cgroup") == 0) {
+            need_value(key, value);
+            if (value[0] != '/')
+                usage_fail("plan: cgroup=\"%s\": not an absolute path", value);
+            a->cgroups[a->ncgroups++] = value;
         } else {
-            print_usage(stderr);
-            usage_fail("unknown argument \"%s\" (the app's command line goes after --)", a);
+            usage_fail("plan: unknown token \"%s\"", key);
         }
     }
-    c->env[nenv] = NULL;
-    if (env_fd != NULL) {
-        if (nenv != 0)
-            usage_fail("--env and --env-fd cannot be combined");
-        free(c->env);
-        c->env = read_env_fd(env_fd);
+    if (p->napps == 0)
+        usage_fail("plan: no app=");
+    if (p->hostname == NULL && p->join == 0)
+        usage_fail("plan: hostname= is required");
+    if (p->join != 0 && p->napps != 1)
+        usage_fail("plan: join= runs exactly one app");
+    for (size_t i = 0; i < p->napps; i++) {
+        struct app *x = &p->apps[i];
+        x->env[x->nenv] = NULL;
+        if (x->rootfs == NULL || x->rootfs[0] != '/')
+            usage_fail("app %s: rootfs= must be an absolute path", x->name);
+        if (x->cwd == NULL || x->cwd[0] != '/')
+            usage_fail("app %s: cwd= must be an absolute path", x->name);
+        if (x->uid_s == NULL || x->gid_s == NULL)
+            usage_fail("app %s: uid= and gid= are required", x->name);
+        x->uid = (uid_t)parse_id("uid", x->uid_s);
+        x->gid = (gid_t)parse_id("gid", x->gid_s);
+        if (x->groups == NULL)
+            parse_groups("", x);
+        if (x->argv == NULL)
+            usage_fail("app %s: no exec=", x->name);
     }
+}
 
-    if (net == NULL || strcmp(net, "private") == 0)
-        c->net_host = 0;
-    else if (strcmp(net, "host") == 0)
-        c->net_host = 1;
-    else
-        usage_fail("--net \"%s\": expected private or host", net);
-    if (c->hostname == NULL)
-        usage_fail("--hostname is required");
-    if (c->rootfs == NULL)
-        usage_fail("--rootfs is required");
-    if (c->rootfs[0] != '/')
-        usage_fail("--rootfs \"%s\": not an absolute path", c->rootfs);
-    if (uid == NULL)
-        usage_fail("--uid is required");
-    if (gid == NULL)
-        usage_fail("--gid is required");
-    if (c->cwd == NULL)
-        usage_fail("--cwd is required");
-    if (c->cwd[0] != '/')
-        usage_fail("--cwd \"%s\": not an absolute path", c->cwd);
-    c->uid = (uid_t)parse_id("--uid", uid);
-    c->gid = (gid_t)parse_id("--gid", gid);
-    parse_groups(groups != NULL ? groups : "", c);
-    if (i >= argc)
-        usage_fail("no command: expected -- ARGV...");
-    c->argv = &argv[i];
+static void parse_args(int argc, char **argv, struct plan *p)
+{
+    int plan_fd = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs("usage: jetpack-stage1 --plan-fd=N [--status-fd=M]   (see the head of stage1.c)\n", stdout);
+            exit(0);
+        } else if (strncmp(a, "--plan-fd=", 10) == 0) {
+            plan_fd = parse_fd("--plan-fd", a + 10);
+        } else if (strncmp(a, "--status-fd=", 12) == 0) {
+            g_status_fd = parse_fd("--status-fd", a + 12);
+            if (fcntl(g_status_fd, F_SETFD, FD_CLOEXEC) < 0)
+                fail("--status-fd=%d", g_status_fd);
+        } else {
+            usage_fail("unknown argument \"%s\" (usage: jetpack-stage1 --plan-fd=N [--status-fd=M])", a);
+        }
+    }
+    if (plan_fd < 0)
+        usage_fail("--plan-fd=N is required");
+    read_plan(plan_fd, p);
+}
+
+/* One line on the status descriptor (if any); a reader that went away is not our problem. */
+static void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void report(const char *fmt, ...)
+{
+    if (g_status_fd < 0)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        ssize_t w = write(g_status_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        (void)w;
+    }
 }
 
 /* Exit status of a waited-for process, shell style. */
@@ -377,13 +529,14 @@ static int status_code(int st)
     return EXIT_SETUP;
 }
 
-/* The signal set the launcher processes consume with sigwaitinfo(2): the forwarded ones + SIGCHLD. */
+/* The signal set the launcher processes consume: the forwarded ones, SIGCHLD and SIGALRM. */
 static void waited_signals(sigset_t *set)
 {
     sigemptyset(set);
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaddset(set, forwarded[i]);
     sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGALRM);
 }
 
 static void ignore_signal(int sig)
@@ -407,14 +560,16 @@ static void install_handlers(void)
         if (sigaction(forwarded[i], &sa, NULL) < 0)
             fail("sigaction %d", forwarded[i]);
     }
+    if (sigaction(SIGALRM, &sa, NULL) < 0)
+        fail("sigaction SIGALRM");
     sa.sa_flags |= SA_NOCLDSTOP;
     if (sigaction(SIGCHLD, &sa, NULL) < 0)
         fail("sigaction SIGCHLD");
 }
 
 /*
- * Forward signals to `child` and wait for it; with `reap_all` (PID 1) also reap any other
- * process that exits. Returns the child's status (never returns before the child exited).
+ * Forward signals to `child` and wait for it; with `reap_all` also reap any other process that
+ * exits. Returns the child's status (never returns before the child exited).
  */
 static int supervise(pid_t child, int reap_all)
 {
@@ -428,6 +583,8 @@ static int supervise(pid_t child, int reap_all)
                 continue;
             fail("sigwaitinfo");
         }
+        if (sig == SIGALRM)
+            continue;
         if (sig != SIGCHLD) {
             /* Terminal-generated signals already reached the app (same process group). */
             if (si.si_code != SI_KERNEL && kill(child, sig) < 0 && errno != ESRCH)
@@ -558,69 +715,100 @@ static void populate_dev(void)
     make_symlink("/proc/self/fd/2", "dev/stderr");
 }
 
-/* Mounts, hostname and pivot_root(2) into the rootfs. Runs as PID 1 in its own mount namespace. */
-static void setup_rootfs(const struct config *c)
+
+/* openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS: `path` inside the tree of `rootfd`, as if
+ * chrooted there, refusing any symlink on the way (a volume must never land outside the rootfs). */
+static int open_in_root(int rootfd, const char *path, int flags)
 {
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-        fail("make / rprivate");
-    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-        fail("bind-mount %s on itself", c->rootfs);
-    if (chdir(c->rootfs) < 0)
-        fail("chdir %s", c->rootfs);
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    while (*path == '/')
+        path++;
+    return (int)syscall(SYS_openat2, rootfd, *path == '\0' ? "." : path, &how, sizeof how);
+}
+
+/* Mount one volume into the app's rootfs (bind, optionally recursive, optionally read-only). */
+static void mount_volume(int rootfd, const struct app *a, const struct mount_spec *m)
+{
+    int src = open(m->source, O_PATH | O_CLOEXEC);
+    if (src < 0)
+        fail("app %s: volume source %s", a->name, m->source);
+    int dst = open_in_root(rootfd, m->target, O_PATH);
+    if (dst < 0)
+        fail("app %s: mount point %s (it must exist in the rootfs, without symlinks)", a->name, m->target);
+    char s[64], d[64];
+    snprintf(s, sizeof s, "/proc/self/fd/%d", src);
+    snprintf(d, sizeof d, "/proc/self/fd/%d", dst);
+    if (mount(s, d, NULL, MS_BIND | (m->rec ? MS_REC : 0), NULL) < 0)
+        fail("app %s: bind-mount %s on %s", a->name, m->source, m->target);
+    close(dst);
+    close(src);
+    if (m->ro) {
+        dst = open_in_root(rootfd, m->target, O_PATH);
+        if (dst < 0)
+            fail("app %s: reopen %s", a->name, m->target);
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+        if (mount_setattr(dst, "", AT_EMPTY_PATH | (m->rec ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+            fail("app %s: make %s read-only", a->name, m->target);
+        close(dst);
+    }
+}
+
+/* The app's mounts and pivot_root(2) into its rootfs. Runs in the app's own mount namespace. */
+static void setup_rootfs(const struct app *a)
+{
+    if (mount(a->rootfs, a->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        fail("bind-mount %s on itself", a->rootfs);
+    if (chdir(a->rootfs) < 0)
+        fail("chdir %s", a->rootfs);
     int rootfd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
-        fail("open %s", c->rootfs);
+        fail("open %s", a->rootfs);
 
-    int fd = open_mountpoint(rootfd, c->rootfs, "proc");
+    for (size_t i = 0; i < a->nmounts; i++)
+        mount_volume(rootfd, a, &a->mounts[i]);
+
+    int fd = open_mountpoint(rootfd, a->rootfs, "proc");
     mount_on_fd("proc", fd, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "proc");
     close(fd);
 
-    fd = open_mountpoint(rootfd, c->rootfs, "sys");
+    fd = open_mountpoint(rootfd, a->rootfs, "sys");
     mount_on_fd("sysfs", fd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, "sysfs");
     close(fd);
 
-    fd = open_mountpoint(rootfd, c->rootfs, "dev");
+    fd = open_mountpoint(rootfd, a->rootfs, "dev");
     mount_on_fd("tmpfs", fd, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=0755,size=65536k", "tmpfs on dev");
     close(fd);
-    close(rootfd);
     populate_dev();
 
-    if (sethostname(c->hostname, strlen(c->hostname)) < 0)
-        fail("sethostname \"%s\"", c->hostname);
+    if (a->readonly_rootfs) {
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof attr);
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+        if (mount_setattr(rootfd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            fail("app %s: make the rootfs read-only", a->name);
+    }
+    close(rootfd);
 
     /* pivot_root(2) NOTES: stack the old root on top of the new one, then detach it. */
     if (syscall(SYS_pivot_root, ".", ".") < 0)
-        fail("pivot_root %s", c->rootfs);
+        fail("pivot_root %s", a->rootfs);
     if (umount2(".", MNT_DETACH) < 0)
         fail("detach the old root");
     if (chdir("/") < 0)
         fail("chdir /");
 }
 
-/* The app process: credentials, working directory, environment, exec. Never returns. */
-/* The capabilities an app may ever hold: appc spec/ace.md's default set for
- * os/linux/capabilities-*-set (CAP_AUDIT_WRITE, CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FSETID,
- * CAP_FOWNER, CAP_KILL, CAP_MKNOD, CAP_NET_RAW, CAP_NET_BIND_SERVICE, CAP_SETUID, CAP_SETGID,
- * CAP_SETPCAP, CAP_SETFCAP, CAP_SYS_CHROOT). Everything else (CAP_SYS_ADMIN: mount, pivot_root;
- * CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_BOOT, CAP_NET_ADMIN…) leaves the bounding set, so neither
- * a root app nor a setuid binary in the image can regain it (capabilities(7)). */
-static int default_capability(int cap)
-{
-    switch (cap) {
-    case CAP_AUDIT_WRITE: case CAP_CHOWN: case CAP_DAC_OVERRIDE: case CAP_FSETID:
-    case CAP_FOWNER: case CAP_KILL: case CAP_MKNOD: case CAP_NET_RAW:
-    case CAP_NET_BIND_SERVICE: case CAP_SETUID: case CAP_SETGID: case CAP_SETPCAP:
-    case CAP_SETFCAP: case CAP_SYS_CHROOT:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static void bound_capabilities(void)
+/* Cut the bounding set to `caps` (capabilities(7)), and empty the inheritable and ambient sets,
+ * so that neither a root app nor a setuid binary in the image can gain anything outside it. */
+static void bound_capabilities(uint64_t caps)
 {
     for (int cap = 0; cap < 64; cap++) {
-        if (default_capability(cap))
+        if (caps & (1ULL << cap))
             continue;
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
             if (errno == EINVAL)
@@ -628,11 +816,21 @@ static void bound_capabilities(void)
             fail("drop capability %d from the bounding set", cap);
         }
     }
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        fail("capget");
+    data[0].inheritable = data[1].inheritable = 0;
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        fail("capset (clear the inheritable set)");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         fail("clear ambient capabilities");
 }
 
-static void exec_app(const struct config *c, mode_t umask_value)
+/* Become `argv` as uid:gid with `groups`, in the app's working directory and environment. */
+static void exec_as(const struct app *a, char **argv, uid_t uid, gid_t gid, const gid_t *groups,
+                    size_t ngroups, mode_t umask_value)
 {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
@@ -647,21 +845,22 @@ static void exec_app(const struct config *c, mode_t umask_value)
         fail("sigprocmask");
     umask(umask_value);
 
-    bound_capabilities(); /* needs CAP_SETPCAP: before the uid changes */
-    if (setgroups(c->ngroups, c->groups) < 0)
+    if (setgroups(ngroups, groups) < 0)
         fail("setgroups");
-    if (setgid(c->gid) < 0)
-        fail("setgid %lu", (unsigned long)c->gid);
-    if (setuid(c->uid) < 0)
-        fail("setuid %lu", (unsigned long)c->uid);
-    if (chdir(c->cwd) < 0)
-        fail("working directory %s", c->cwd);
+    if (setgid(gid) < 0)
+        fail("setgid %lu", (unsigned long)gid);
+    if (setuid(uid) < 0)
+        fail("setuid %lu", (unsigned long)uid);
+    if (chdir(a->cwd) < 0)
+        fail("working directory %s", a->cwd);
+    if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail("prctl PR_SET_NO_NEW_PRIVS");
 
-    environ = c->env;
-    execvp(c->argv[0], c->argv);
+    environ = a->env;
+    execvp(argv[0], argv);
     int err = errno;
     char line[PATH_MAX + 128];
-    int n = snprintf(line, sizeof line, "jetpack-stage1: exec %s: %s\n", c->argv[0], strerror(err));
+    int n = snprintf(line, sizeof line, "jetpack-stage1: exec %s: %s\n", argv[0], strerror(err));
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
         (void)w;
@@ -669,55 +868,331 @@ static void exec_app(const struct config *c, mode_t umask_value)
     _exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
 }
 
-/* PID 1 of the pod. `alive` is the read end of a pipe whose write end only the outer holds. */
-/* The launcher's argv, so that PID 1 can blank its command line inside the pod. */
+/* The launcher's argv, so that the pod's processes can blank their command line (the host path of
+ * the launcher) inside the pod. The plan itself lives on the heap, never in argv. */
 static char **g_argv;
 static int g_argc;
 
-/* Replace PID 1's /proc/1/cmdline (the host path of the launcher and the pod's set-up, visible to
- * the app) by a plain name. Only after the app is forked: the configuration points into argv. */
-static void hide_command_line(void)
+static void set_command_line(const char *name)
 {
     if (g_argc < 1 || g_argv == NULL || g_argv[0] == NULL)
         return;
     char *start = g_argv[0];
     char *end = g_argv[g_argc - 1] + strlen(g_argv[g_argc - 1]);
     memset(start, 0, (size_t)(end - start));
-    static const char name[] = "jetpack-init";
-    if ((size_t)(end - start) >= sizeof name)
-        memcpy(start, name, sizeof name);
+    size_t len = strlen(name) + 1;
+    if ((size_t)(end - start) >= len)
+        memcpy(start, name, len);
 }
 
-static void pod_init(const struct config *c, int alive)
+/* Run an event handler as root in the app's context; returns its status. */
+static int run_handler(const struct app *a, char **argv, mode_t umask_value)
+{
+    static const gid_t none[1] = {0};
+    pid_t h = fork();
+    if (h < 0)
+        fail("fork an event handler of %s", a->name);
+    if (h == 0)
+        exec_as(a, argv, 0, 0, none, 0, umask_value);
+    return supervise(h, 1);
+}
+
+/* Relay bytes between our stdin/stdout and the pty master until `child` exits. */
+static int relay_pty(int master, pid_t child)
+{
+    sigset_t set;
+    waited_signals(&set);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (sfd < 0)
+        fail("signalfd");
+    struct termios saved;
+    int raw = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (raw) {
+        struct termios t = saved;
+        cfmakeraw(&t);
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &t);
+    }
+    int in_open = 1, status = -1;
+    char buf[8192];
+    while (status < 0) {
+        struct pollfd p[3] = {{sfd, POLLIN, 0}, {master, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+        int n = poll(p, in_open ? 3 : 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(master, buf, sizeof buf);
+            if (r > 0) {
+                ssize_t w = write(STDOUT_FILENO, buf, (size_t)r);
+                (void)w;
+            }
+        }
+        if (in_open && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+            if (r > 0) {
+                ssize_t w = write(master, buf, (size_t)r);
+                (void)w;
+            } else {
+                in_open = 0;
+                struct termios t;
+                char eof = 4;
+                if (tcgetattr(master, &t) == 0)
+                    eof = (char)t.c_cc[VEOF];
+                ssize_t w = write(master, &eof, 1);
+                (void)w;
+            }
+        }
+        if (p[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) != sizeof si)
+                continue;
+            if (si.ssi_signo != SIGCHLD) {
+                if (si.ssi_code != SI_KERNEL && si.ssi_signo != SIGALRM)
+                    (void)kill(child, (int)si.ssi_signo);
+                continue;
+            }
+            int st;
+            pid_t r;
+            while ((r = waitpid(-1, &st, WNOHANG)) > 0) {
+                if (r == child)
+                    status = status_code(st);
+            }
+        }
+    }
+    /* What the shell wrote just before it exited. */
+    for (;;) {
+        struct pollfd p = {master, POLLIN, 0};
+        if (poll(&p, 1, 0) <= 0)
+            break;
+        ssize_t r = read(master, buf, sizeof buf);
+        if (r <= 0)
+            break;
+        ssize_t w = write(STDOUT_FILENO, buf, (size_t)r);
+        (void)w;
+    }
+    if (raw)
+        (void)tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    return status < 0 ? EXIT_SETUP : status;
+}
+
+/* Fork the app on a new pseudo-terminal of the pod's devpts and relay it (console). */
+static int run_on_pty(const struct app *a, mode_t umask_value)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        fail("open /dev/ptmx");
+    if (grantpt(master) < 0 || unlockpt(master) < 0)
+        fail("unlock the pty");
+    char name[64];
+    if (ptsname_r(master, name, sizeof name) != 0)
+        fail("ptsname");
+    struct winsize ws;
+    if (isatty(STDIN_FILENO) && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+        (void)ioctl(master, TIOCSWINSZ, &ws);
+    pid_t child = fork();
+    if (child < 0)
+        fail("fork the console");
+    if (child == 0) {
+        if (setsid() < 0)
+            fail("setsid");
+        int slave = open(name, O_RDWR);
+        if (slave < 0)
+            fail("open %s", name);
+        if (ioctl(slave, TIOCSCTTY, 0) < 0)
+            fail("make %s the controlling terminal", name);
+        if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+            fail("dup2");
+        if (slave > 2)
+            close(slave);
+        exec_as(a, a->argv, a->uid, a->gid, a->groups, a->ngroups, umask_value);
+    }
+    return relay_pty(master, child);
+}
+
+/* Join the app's cgroups: "0" written to cgroup.procs moves the writing process. */
+static void join_cgroups(const struct app *a)
+{
+    for (size_t i = 0; i < a->ncgroups; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/cgroup.procs", a->cgroups[i]);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, "0", 1) != 1)
+            fail("app %s: join cgroup %s", a->name, a->cgroups[i]);
+        close(fd);
+    }
+}
+
+/* An app supervisor (see PROCESSES). Never returns. */
+static void app_supervisor(const struct app *a, mode_t umask_value)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        fail("prctl PR_SET_PDEATHSIG");
+    if (g_status_fd >= 0)
+        close(g_status_fd);
+    g_status_fd = -1;
+    set_command_line("jetpack-app");
+    join_cgroups(a);
+    if (unshare(CLONE_NEWNS) < 0)
+        fail("app %s: unshare the mount namespace", a->name);
+    setup_rootfs(a);
+    bound_capabilities(a->caps); /* needs CAP_SETPCAP: before any uid changes */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+        fail("prctl PR_SET_CHILD_SUBREAPER");
+
+    if (a->pre_start != NULL) {
+        int st = run_handler(a, a->pre_start, umask_value);
+        if (st != 0) {
+            fprintf(stderr, "jetpack-stage1: app %s: the pre-start handler failed with status %d; the app does not start\n", a->name, st);
+            _exit(st);
+        }
+    }
+    int status;
+    if (a->pty) {
+        status = run_on_pty(a, umask_value);
+    } else {
+        pid_t app = fork();
+        if (app < 0)
+            fail("fork the app %s", a->name);
+        if (app == 0)
+            exec_as(a, a->argv, a->uid, a->gid, a->groups, a->ngroups, umask_value);
+        status = supervise(app, 1);
+    }
+    if (a->post_stop != NULL)
+        (void)run_handler(a, a->post_stop, umask_value);
+    _exit(status);
+}
+
+/* PID 1: wait for the apps; the first failure stops the others (see PROCESSES). */
+static int supervise_pod(struct plan *p)
+{
+    sigset_t set;
+    waited_signals(&set);
+    size_t running = p->napps;
+    int first_failure = 0, stopping = 0;
+    while (running > 0) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&set, &si);
+        if (sig < 0) {
+            if (errno == EINTR)
+                continue;
+            fail("sigwaitinfo");
+        }
+        if (sig == SIGALRM) {
+            (void)kill(-1, SIGKILL); /* everything in the pod but PID 1 */
+            continue;
+        }
+        if (sig != SIGCHLD) {
+            if (si.si_code == SI_KERNEL)
+                continue;
+            for (size_t i = 0; i < p->napps; i++) {
+                if (!p->apps[i].done && kill(p->apps[i].pid, sig) < 0 && errno != ESRCH)
+                    fail("kill %d", (int)p->apps[i].pid);
+            }
+            continue;
+        }
+        for (;;) {
+            int st;
+            pid_t r = waitpid(-1, &st, WNOHANG);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0 && errno != ECHILD)
+                fail("waitpid");
+            if (r <= 0)
+                break;
+            for (size_t i = 0; i < p->napps; i++) {
+                struct app *a = &p->apps[i];
+                if (a->done || a->pid != r)
+                    continue;
+                a->done = 1;
+                running--;
+                int code = status_code(st);
+                report("app %s %d\n", a->name, code);
+                if (code != 0 && first_failure == 0)
+                    first_failure = code;
+                if (code != 0 && !stopping && running > 0) {
+                    stopping = 1;
+                    for (size_t j = 0; j < p->napps; j++) {
+                        if (!p->apps[j].done)
+                            (void)kill(p->apps[j].pid, SIGTERM);
+                    }
+                    alarm(p->stop_timeout > 0 ? p->stop_timeout : 1);
+                }
+            }
+        }
+    }
+    return first_failure;
+}
+
+static void pod_init(struct plan *p, int alive, int netns_fd)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
         fail("prctl PR_SET_PDEATHSIG");
     /* The outer process may have died before the prctl: then its end of the pipe is closed. */
-    struct pollfd p = {.fd = alive, .events = POLLIN, .revents = 0};
-    if (poll(&p, 1, 0) > 0)
+    struct pollfd pl = {.fd = alive, .events = POLLIN, .revents = 0};
+    if (poll(&pl, 1, 0) > 0)
         _exit(EXIT_SETUP);
     close(alive);
     /* Hardening: a non-dumpable PID 1 keeps an app without CAP_SYS_PTRACE away from
-     * /proc/1/{exe,cwd,fd,...}, which point at the host. The app's execve(2) resets the flag. */
+     * /proc/1/{exe,cwd,fd,...}, which point at the host. */
     if (prctl(PR_SET_DUMPABLE, 0) < 0)
         fail("prctl PR_SET_DUMPABLE");
 
-    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (c->net_host ? 0 : CLONE_NEWNET);
+    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (p->net == 0 ? CLONE_NEWNET : 0);
     if (unshare(flags) < 0)
-        fail("unshare mount, UTS, IPC%s namespaces", c->net_host ? "" : ", network");
-    if (!c->net_host)
+        fail("unshare mount, UTS, IPC%s namespaces", p->net == 0 ? ", network" : "");
+    if (p->net == 0)
         loopback_up();
+    if (p->net == 2) {
+        if (setns(netns_fd, CLONE_NEWNET) < 0)
+            fail("join the network namespace %s", p->netns);
+        close(netns_fd);
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        fail("make / rprivate");
+    if (sethostname(p->hostname, strlen(p->hostname)) < 0)
+        fail("sethostname \"%s\"", p->hostname);
 
     mode_t saved_umask = umask(0);
-    setup_rootfs(c);
+    for (size_t i = 0; i < p->napps; i++) {
+        pid_t s = fork();
+        if (s < 0)
+            fail("fork the supervisor of %s", p->apps[i].name);
+        if (s == 0)
+            app_supervisor(&p->apps[i], saved_umask);
+        p->apps[i].pid = s;
+    }
+    set_command_line("jetpack-init");
+    _exit(supervise_pod(p));
+}
 
-    pid_t app = fork();
-    if (app < 0)
-        fail("fork the app");
-    if (app == 0)
-        exec_app(c, saved_umask);
-    hide_command_line();
-    _exit(supervise(app, 1));
+/* join=PID: enter a running pod's namespaces (PID for our children), then run the one app. */
+static int join_pod(struct plan *p)
+{
+    static const struct { const char *name; int type; } ns[] = {
+        {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS},
+    };
+    int fds[5];
+    for (size_t i = 0; i < 5; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)p->join, ns[i].name);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0)
+            fail("open %s (is the pod running?)", path);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        if (setns(fds[i], ns[i].type) < 0)
+            fail("enter the pod's %s namespace", ns[i].name);
+        close(fds[i]);
+    }
+    mode_t saved_umask = umask(0);
+    fflush(NULL);
+    pid_t child = fork();
+    if (child < 0)
+        fail("fork");
+    if (child == 0)
+        app_supervisor(&p->apps[0], saved_umask);
+    return supervise(child, 0);
 }
 
 int main(int argc, char **argv)
@@ -728,10 +1203,10 @@ int main(int argc, char **argv)
     if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
         fail("sigprocmask");
 
-    struct config c;
+    struct plan plan;
     g_argv = argv;
     g_argc = argc;
-    parse_args(argc, argv, &c);
+    parse_args(argc, argv, &plan);
     install_handlers();
 
     /* If our caller (jail-run) dies, so does the pod: SIGKILL us, and PID 1 follows us. */
@@ -741,6 +1216,15 @@ int main(int argc, char **argv)
     if (getppid() != caller)
         fail("the caller exited before the pod started");
 
+    if (plan.join != 0)
+        return join_pod(&plan);
+
+    int netns_fd = -1;
+    if (plan.net == 2) {
+        netns_fd = open(plan.netns, O_RDONLY | O_CLOEXEC);
+        if (netns_fd < 0)
+            fail("open the network namespace %s", plan.netns);
+    }
     int alive[2];
     if (pipe2(alive, O_CLOEXEC) < 0)
         fail("pipe");
@@ -752,8 +1236,11 @@ int main(int argc, char **argv)
         fail("fork the pod's init");
     if (init == 0) {
         close(alive[1]);
-        pod_init(&c, alive[0]); /* never returns */
+        pod_init(&plan, alive[0], netns_fd); /* never returns */
     }
     close(alive[0]);
+    if (netns_fd >= 0)
+        close(netns_fd);
+    report("init %d\n", (int)init);
     return supervise(init, 0);
 }

@@ -1,10 +1,11 @@
 /**
- * Running one app of a pod on Linux: resolve who it runs as and where, build its environment, and
- * hand it to the `jetpack-stage1` launcher (commands/jail-run/src/stage1.c), which sets up the
- * namespaces, /proc, /sys, /dev and pivot_root(2), then execs the app.
+ * Running a pod on Linux: resolve who each app runs as and where ({@link planApp}), build its
+ * environment ({@link buildEnvironment}), and hand the whole {@link PodPlan} to the
+ * `jetpack-stage1` launcher (commands/jail-run/src/stage1.c, {@link runPlan}), which sets up the
+ * namespaces, each app's mounts, /proc, /sys, /dev and pivot_root(2), then runs the apps.
  *
  * Source: appc spec/ace.md § Execution Environment, spec/OS-SPEC.md, spec/aci.md § app.
- * `buildEnvironment` is platform-neutral (spec/ace.md); only the stage1 invocation is Linux's.
+ * `buildEnvironment` and `planApp` are platform-neutral; only the stage1 invocation is Linux's.
  */
 import { constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
 import type { App, NameValue } from '../appc/types.js';
+import type { PlanApp, PlanMount, PodPlan } from './plan.js';
 import { JetpackError } from '../errors.js';
 import { resolveGroup, resolveInRoot, resolveUser, type ResolvedUser } from '../users.js';
 
@@ -118,22 +120,37 @@ export function buildEnvironment(input: EnvironmentInput): NameValue[] {
   return [...vars].map(([name, value]) => ({ name, value }));
 }
 
-/** Everything jetpack-stage1 needs, already resolved (see {@link stage1Argv}). */
-export interface Stage1Invocation {
-  network: 'private' | 'host';
-  hostname: string;
-  /** Absolute host path of the rootfs. */
-  rootfs: string;
-  uid: number;
-  gid: number;
-  /** The complete supplementary group list. */
-  groups: readonly number[];
-  /** Absolute working directory inside the rootfs. */
-  cwd: string;
-  /** The complete environment ({@link buildEnvironment}). */
-  env: readonly NameValue[];
-  /** The app's argv; argv[0] without `/` is looked up in the env's PATH. */
-  exec: readonly string[];
+
+/** The appc default capability bounding set (spec/ace.md § Linux Isolators). */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_AUDIT_WRITE', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_KILL', 'CAP_MKNOD',
+  'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETFCAP', 'CAP_SYS_CHROOT',
+] as const;
+
+/** Capability numbers of linux/capability.h. */
+const CAP_NUMBERS: Record<string, number> = {
+  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5,
+  CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9, CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15,
+  CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18, CAP_SYS_PTRACE: 19, CAP_SYS_PACCT: 20,
+  CAP_SYS_ADMIN: 21, CAP_SYS_BOOT: 22, CAP_SYS_NICE: 23, CAP_SYS_RESOURCE: 24, CAP_SYS_TIME: 25,
+  CAP_SYS_TTY_CONFIG: 26, CAP_MKNOD: 27, CAP_LEASE: 28, CAP_AUDIT_WRITE: 29, CAP_AUDIT_CONTROL: 30,
+  CAP_SETFCAP: 31, CAP_MAC_OVERRIDE: 32, CAP_MAC_ADMIN: 33, CAP_SYSLOG: 34, CAP_WAKE_ALARM: 35,
+  CAP_BLOCK_SUSPEND: 36, CAP_AUDIT_READ: 37, CAP_PERFMON: 38, CAP_BPF: 39, CAP_CHECKPOINT_RESTORE: 40,
+};
+
+/**
+ * The bounding-set mask of capability names (bit N = capability N of linux/capability.h).
+ * @throws JetpackError('invalid') for an unknown name
+ */
+export function capabilityMaskOf(names: readonly string[]): bigint {
+  let mask = 0n;
+  for (const n of names) {
+    const bit = CAP_NUMBERS[n];
+    if (bit === undefined) throw new JetpackError('invalid', `unknown capability "${n}" (capabilities(7))`);
+    mask |= 1n << BigInt(bit);
+  }
+  return mask;
 }
 
 function checkId(what: string, n: number): void {
@@ -146,55 +163,98 @@ function checkNoNul(what: string, s: string): void {
   if (s.includes('\0')) throw new JetpackError('invalid', `${what} contains a NUL byte`);
 }
 
-/** The app's environment as jetpack-stage1 reads it from `--env-fd`: `NAME=VALUE\0` entries. */
+/** The app's environment as NUL-ended `NAME=VALUE` entries. */
 export function encodeEnvironment(env: readonly NameValue[]): Buffer {
   return Buffer.concat(env.map(({ name, value }) => Buffer.from(`${name}=${value}\0`)));
 }
 
+/** Launcher-only additions to a plan (not part of the platform-neutral {@link PodPlan}). */
+export interface Stage1Extras {
+  /** Enter the running pod whose init has this host pid instead of starting one (`pod console`). */
+  join?: number;
+  /** Run the (single) app on a new pseudo-terminal relayed to our stdin/stdout. */
+  pty?: boolean;
+  /** Network namespace to join (a path under /run/netns) for a private network set up by the caller. */
+  netns?: string;
+  /** cgroup directories each app joins, by app name. */
+  cgroups?: Record<string, readonly string[]>;
+  /** Seconds between SIGTERM and SIGKILL when a failed app stops the others (default 10). */
+  stopTimeout?: number;
+}
+
 /**
- * The command line of jetpack-stage1 (without the binary itself), every option in `--opt=VALUE`
- * form so that no value is ever read as an option:
- * `--net=N --hostname=H --rootfs=DIR --uid=N --gid=N --groups=N,... --cwd=DIR -- ARGV...`
- * plus `--env-fd=3`: the app's environment is not on the command line (where every host user
- * could read it in /proc/PID/cmdline) but written by {@link runApp} to descriptor 3 as NUL-ended
- * `NAME=VALUE` entries ({@link encodeEnvironment}). The variables are still checked here.
- *
- * Pure. @throws JetpackError('invalid') for an empty exec, a relative rootfs or cwd, an id out of
- * 0..2^32-2, a hostname that is empty or longer than 64 bytes, a bad variable name or any NUL byte.
+ * The plan as jetpack-stage1 reads it from `--plan-fd`: NUL-ended tokens (grammar at the head of
+ * commands/jail-run/src/stage1.c). Pure.
+ * @throws JetpackError('invalid') for an app without exec, a relative rootfs, cwd or mount path,
+ *   an id out of 0..2^32-2, a hostname that is empty or over 64 bytes, a bad variable name, or a
+ *   NUL byte anywhere (it would end a token)
  */
-export function stage1Argv(inv: Stage1Invocation): string[] {
-  if (inv.exec.length === 0) throw new JetpackError('invalid', 'the app has no exec: nothing to run (appc spec/aci.md § app.exec)');
-  if (!path.isAbsolute(inv.rootfs)) throw new JetpackError('invalid', `rootfs "${inv.rootfs}" is not an absolute path`);
-  if (!inv.cwd.startsWith('/')) {
-    throw new JetpackError('invalid', `working directory "${inv.cwd}" is not an absolute path (appc spec/aci.md § app.workingDirectory)`);
+export function encodePlan(plan: PodPlan, extras: Stage1Extras = {}): Buffer {
+  const tokens: string[] = [];
+  const argv = (key: string, what: string, v: readonly string[]): void => {
+    v.forEach((a, i) => checkNoNul(`${what} argument ${i}`, a));
+    tokens.push(`${key}=${v.length}`, ...v);
+  };
+  if (extras.join !== undefined) {
+    if (!Number.isInteger(extras.join) || extras.join < 1) throw new JetpackError('invalid', `join: ${extras.join} is not a pid`);
+    tokens.push(`join=${extras.join}`);
+  } else {
+    const hostBytes = Buffer.byteLength(plan.hostname);
+    if (hostBytes === 0 || hostBytes > HOST_NAME_MAX) {
+      throw new JetpackError('invalid', `hostname "${plan.hostname}" must be 1 to ${HOST_NAME_MAX} bytes`);
+    }
+    checkNoNul('hostname', plan.hostname);
+    tokens.push(`hostname=${plan.hostname}`);
+    if (plan.network.mode === 'host') tokens.push('net=host');
+    else if (extras.netns !== undefined) {
+      if (!extras.netns.startsWith('/')) throw new JetpackError('invalid', `network namespace "${extras.netns}" is not an absolute path`);
+      checkNoNul('network namespace', extras.netns);
+      tokens.push(`net=${extras.netns}`);
+    } else tokens.push('net=private');
   }
-  const hostBytes = Buffer.byteLength(inv.hostname);
-  if (hostBytes === 0 || hostBytes > HOST_NAME_MAX) {
-    throw new JetpackError('invalid', `hostname "${inv.hostname}" must be 1 to ${HOST_NAME_MAX} bytes`);
+  if (extras.stopTimeout !== undefined) tokens.push(`stop-timeout=${Math.max(0, Math.round(extras.stopTimeout))}`);
+  if (plan.apps.length === 0) throw new JetpackError('invalid', 'the pod has no app to run');
+  for (const app of plan.apps) {
+    const what = `app "${app.name}"`;
+    checkNoNul(`${what}: name`, app.name);
+    if (!/^[a-z0-9]+([-.][a-z0-9]+)*$/.test(app.name)) throw new JetpackError('invalid', `${what}: not an AC Name`);
+    if (app.exec.length === 0) throw new JetpackError('invalid', `${what} has no exec: nothing to run (appc spec/aci.md § app.exec)`);
+    if (!path.isAbsolute(app.rootfs)) throw new JetpackError('invalid', `${what}: rootfs "${app.rootfs}" is not an absolute path`);
+    if (!app.cwd.startsWith('/')) {
+      throw new JetpackError('invalid', `${what}: working directory "${app.cwd}" is not an absolute path (appc spec/aci.md § app.workingDirectory)`);
+    }
+    checkId(`${what}: uid`, app.uid);
+    checkId(`${what}: gid`, app.gid);
+    for (const g of app.groups) checkId(`${what}: supplementary gid`, g);
+    checkNoNul(`${what}: rootfs`, app.rootfs);
+    checkNoNul(`${what}: working directory`, app.cwd);
+    tokens.push(`app=${app.name}`, `rootfs=${app.rootfs}`, `uid=${app.uid}`, `gid=${app.gid}`, `groups=${app.groups.join(',')}`, `cwd=${app.cwd}`);
+    for (const { name, value } of app.env) {
+      checkEnvName(name);
+      checkNoNul(`environment variable ${name}`, value);
+      tokens.push(`env=${name}=${value}`);
+    }
+    argv('exec', `${what}: exec`, app.exec);
+    if (app.preStart !== undefined) argv('pre-start', `${what}: pre-start`, app.preStart);
+    if (app.postStop !== undefined) argv('post-stop', `${what}: post-stop`, app.postStop);
+    for (const m of app.mounts) {
+      if (!m.source.startsWith('/') || !m.target.startsWith('/')) {
+        throw new JetpackError('invalid', `${what}: volume ${m.volume}: ${m.source} on ${m.target}: both must be absolute paths`);
+      }
+      checkNoNul(`${what}: volume ${m.volume} source`, m.source);
+      checkNoNul(`${what}: volume ${m.volume} mount point`, m.target);
+      tokens.push(`mount=${m.recursive ? 'r' : ''}${m.readOnly ? 'ro' : 'rw'}`, m.source, m.target);
+    }
+    tokens.push(`caps=${capabilityMaskOf(app.capabilities).toString(16)}`);
+    if (app.noNewPrivileges) tokens.push('no-new-privs');
+    if (app.readOnlyRootfs) tokens.push('readonly-rootfs');
+    for (const dir of extras.cgroups?.[app.name] ?? []) {
+      checkNoNul(`${what}: cgroup`, dir);
+      tokens.push(`cgroup=${dir}`);
+    }
+    if (extras.pty === true) tokens.push('pty');
   }
-  checkId('uid', inv.uid);
-  checkId('gid', inv.gid);
-  for (const g of inv.groups) checkId('supplementary gid', g);
-  for (const [what, s] of [['hostname', inv.hostname], ['rootfs', inv.rootfs], ['working directory', inv.cwd]] as const) {
-    checkNoNul(what, s);
-  }
-  inv.exec.forEach((a, i) => checkNoNul(`exec argument ${i}`, a));
-  const args = [
-    `--net=${inv.network}`,
-    `--hostname=${inv.hostname}`,
-    `--rootfs=${inv.rootfs}`,
-    `--uid=${inv.uid}`,
-    `--gid=${inv.gid}`,
-    `--groups=${inv.groups.join(',')}`,
-    `--cwd=${inv.cwd}`,
-    '--env-fd=3',
-  ];
-  for (const { name, value } of inv.env) {
-    checkEnvName(name);
-    checkNoNul(`environment variable ${name}`, value);
-  }
-  args.push('--', ...inv.exec);
-  return args;
+  return Buffer.concat(tokens.map((t) => Buffer.from(`${t}\0`)));
 }
 
 /**
@@ -208,63 +268,111 @@ export function defaultStage1Path(): string {
   return fileURLToPath(new URL('../../../commands/jail-run/dist/jetpack-stage1', import.meta.url));
 }
 
-/** Signals runApp passes on to the launcher while it runs (it forwards them to the app). */
-const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** Signals runPlan passes on to the launcher while it runs (it forwards them to the apps). */
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** What {@link planApp} needs to resolve one app. */
+export interface PlanAppInput {
+  /** The app's name in the pod (AC Name): AC_APP_NAME. */
+  name: string;
+  /** Absolute host path of the app's rootfs (a directory). */
+  rootfs: string;
+  /** The app (image manifest's app, or the pod's substitute). */
+  app: App;
+  /** AC_METADATA_URL ('' when there is none). */
+  metadataUrl?: string;
+  mounts?: PlanMount[];
+  /** Bounding set (default: the appc 14). */
+  capabilities?: readonly string[];
+  noNewPrivileges?: boolean;
+  readOnlyRootfs?: boolean;
+  limits?: PlanApp['limits'];
+}
 
 /**
- * Run one app of a pod to completion on Linux and return its exit status: the app's exit code,
- * 128+N if the app (or the launcher) was killed by signal N, 125 if stage1 could not set the pod
- * up, 126/127 if the exec could not be run / was not found (stage1 then printed why on stderr).
- *
- * Resolves `app.user`, `app.group` (spec/aci.md § app, {@link resolveUser}) and
- * `app.supplementaryGIDs` against `rootfs`, checks that `app.workingDirectory` (default `/`)
- * exists in the rootfs (spec/ace.md: the executor must fail otherwise), builds the environment
- * ({@link buildEnvironment}) and runs jetpack-stage1 (namespaces, /proc, /sys, /dev, hostname,
- * pivot_root; see stage1.c) with an empty environment of its own. SIGINT and SIGTERM this process
- * receives meanwhile are forwarded to the launcher, which forwards them to the app; nothing kills
- * the app on a timer (the caller decides when to escalate).
- *
+ * Resolve one app for a {@link PodPlan}: `app.user`, `app.group` (spec/aci.md § app,
+ * {@link resolveUser}) and `app.supplementaryGIDs` against the rootfs, the working directory
+ * (default `/`, which must exist in the rootfs: spec/ace.md), the environment
+ * ({@link buildEnvironment}) and the `pre-start` / `post-stop` event handlers.
  * @throws JetpackError('invalid') for an app without exec, an unresolvable user or group, a bad
- *   supplementary gid, a missing or relative working directory; JetpackError('environment') when
- *   the stage1 binary is missing or cannot be spawned; JetpackError('internal') if rootfs is not a
- *   directory.
+ *   supplementary gid, a missing or relative working directory, an unknown event handler name;
+ *   JetpackError('internal') if rootfs is not a directory
  */
-export async function runApp(opts: RunAppOptions): Promise<number> {
-  const { app } = opts;
+export async function planApp(input: PlanAppInput): Promise<PlanApp> {
+  const { app, name } = input;
   if (!app.exec || app.exec.length === 0) {
-    throw new JetpackError('invalid', `app "${opts.appName}" has no exec: nothing to run (appc spec/aci.md § app.exec)`);
+    throw new JetpackError('invalid', `app "${name}" has no exec: nothing to run (appc spec/aci.md § app.exec)`);
   }
-  const rootfs = path.resolve(opts.rootfs);
+  const rootfs = path.resolve(input.rootfs);
   const rootStat = await stat(rootfs).catch(() => undefined);
-  if (!rootStat?.isDirectory()) throw new JetpackError('internal', `rootfs ${rootfs} of app "${opts.appName}" is not a directory`);
+  if (!rootStat?.isDirectory()) throw new JetpackError('internal', `rootfs ${rootfs} of app "${name}" is not a directory`);
 
   const user = await resolveUser(rootfs, app.user);
   const gid = await resolveGroup(rootfs, app.group);
   const groups = app.supplementaryGIDs ?? [];
-  for (const g of groups) checkId(`app "${opts.appName}": supplementary gid`, g);
+  for (const g of groups) checkId(`app "${name}": supplementary gid`, g);
 
   const cwd = app.workingDirectory ?? '/';
   if (!cwd.startsWith('/')) {
-    throw new JetpackError('invalid', `app "${opts.appName}": working directory "${cwd}" is not an absolute path (appc spec/aci.md § app.workingDirectory)`);
+    throw new JetpackError('invalid', `app "${name}": working directory "${cwd}" is not an absolute path (appc spec/aci.md § app.workingDirectory)`);
   }
   const cwdStat = await stat(await resolveInRoot(rootfs, cwd)).catch(() => undefined);
   if (!cwdStat?.isDirectory()) {
-    throw new JetpackError('invalid', `app "${opts.appName}": working directory "${cwd}" does not exist in the image (appc spec/ace.md § Execution Environment)`);
+    throw new JetpackError('invalid', `app "${name}": working directory "${cwd}" does not exist in the image (appc spec/ace.md § Execution Environment)`);
   }
-
-  const env = buildEnvironment({ user, environment: app.environment, appName: opts.appName, metadataUrl: opts.metadataUrl });
-  const args = stage1Argv({
-    network: opts.network,
-    hostname: opts.hostname,
+  const handlers: { preStart?: string[]; postStop?: string[] } = {};
+  for (const h of app.eventHandlers ?? []) {
+    if (h.name === 'pre-start') handlers.preStart = [...h.exec];
+    else if (h.name === 'post-stop') handlers.postStop = [...h.exec];
+    else throw new JetpackError('invalid', `app "${name}": unknown event handler "${String(h.name)}" (appc spec/aci.md: pre-start, post-stop)`);
+  }
+  const env = buildEnvironment({ user, environment: app.environment, appName: name, metadataUrl: input.metadataUrl });
+  return {
+    name,
     rootfs,
+    exec: [...app.exec],
     uid: user.uid,
     gid,
-    groups,
+    groups: [...groups],
     cwd,
     env,
-    exec: app.exec,
-  });
+    ...handlers,
+    mounts: input.mounts ?? [],
+    capabilities: [...(input.capabilities ?? DEFAULT_CAPABILITIES)],
+    noNewPrivileges: input.noNewPrivileges ?? false,
+    readOnlyRootfs: input.readOnlyRootfs ?? false,
+    limits: input.limits ?? {},
+  };
+}
 
+/** Options of {@link runPlan}. */
+export interface RunPlanOptions extends Stage1Extras {
+  /** Path of the jetpack-stage1 binary; default: {@link defaultStage1Path}. */
+  stage1?: string;
+  /**
+   * The apps' stdin, stdout, stderr (default 'inherit'). Piped streams are not buffered: the
+   * caller reads them through {@link onSpawn}, or the apps block once a pipe is full.
+   */
+  stdio?: 'inherit' | 'ignore' | readonly [StdioChoice, StdioChoice, StdioChoice];
+  /** Called once the launcher is spawned (e.g. to read piped output). */
+  onSpawn?: (app: SpawnedApp) => void;
+  /** Called with the host pid of the pod's init once it exists. */
+  onInit?: (pid: number) => void;
+  /** Called when an app ends, with its exit status (128+N for signal N). */
+  onAppExit?: (name: string, status: number) => void;
+}
+
+/**
+ * Run a pod on Linux to completion and return its exit status: 0 when every app exited 0, else
+ * the first failing app's status (128+N for signal N; the other apps are then stopped); 125 if
+ * stage1 could not set the pod up, 126/127 if an exec could not be run / was not found (stage1
+ * then printed why on stderr). SIGINT, SIGTERM and SIGHUP this process receives meanwhile are
+ * forwarded to the launcher, which forwards them to the apps.
+ * @throws JetpackError('invalid') from {@link encodePlan}; JetpackError('environment') when the
+ *   stage1 binary is missing or cannot be spawned
+ */
+export async function runPlan(plan: PodPlan, opts: RunPlanOptions = {}): Promise<number> {
+  const encoded = encodePlan(plan, opts);
   const stage1 = path.resolve(opts.stage1 ?? defaultStage1Path());
   try {
     await access(stage1, fsConstants.X_OK);
@@ -274,14 +382,13 @@ export async function runApp(opts: RunAppOptions): Promise<number> {
       `the pod launcher ${stage1} is missing or not executable (build it: cd commands/jail-run && pnpm run build:native)`,
     );
   }
-
   const stdio = opts.stdio ?? 'inherit';
   const [stdin, stdout, stderr] = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;
-  const child = execa(stage1, args, {
+  const child = execa(stage1, ['--plan-fd=3', '--status-fd=4'], {
     reject: false,
     env: {},
     extendEnv: false,
-    stdio: [stdin, stdout, stderr, encodeEnvironment(env)] as Options['stdio'],
+    stdio: [stdin, stdout, stderr, encoded, 'pipe'] as Options['stdio'],
     buffer: false,
     forceKillAfterDelay: false,
   });
@@ -289,13 +396,57 @@ export async function runApp(opts: RunAppOptions): Promise<number> {
     if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  const statusStream = child.stdio[4] as Readable | undefined;
+  let reported: Promise<void> = Promise.resolve();
+  if (statusStream !== undefined) {
+    reported = new Promise<void>((resolve) => {
+      let pending = '';
+      statusStream.setEncoding('utf8');
+      statusStream.on('data', (d: string) => {
+        pending += d;
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl).split(' ');
+          pending = pending.slice(nl + 1);
+          if (line[0] === 'init' && line[1] !== undefined) opts.onInit?.(Number(line[1]));
+          else if (line[0] === 'app' && line[1] !== undefined && line[2] !== undefined) opts.onAppExit?.(line[1], Number(line[2]));
+        }
+      });
+      statusStream.on('close', resolve);
+      statusStream.on('error', () => resolve());
+    });
+  }
   try {
     opts.onSpawn?.({ pid: child.pid, stdin: child.stdin, stdout: child.stdout, stderr: child.stderr });
     const result = await child;
+    await reported;
     if (typeof result.exitCode === 'number') return result.exitCode;
     if (result.signal !== undefined) return 128 + osConstants.signals[result.signal];
     throw new JetpackError('environment', `cannot run the pod launcher ${stage1}: ${result.shortMessage}`);
   } finally {
     for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   }
+}
+
+/**
+ * Run one app alone in a pod of its own and return its exit status (see {@link runPlan}): the
+ * single-app form used by `image-build` and the launcher tests.
+ */
+export async function runApp(opts: RunAppOptions): Promise<number> {
+  const planned = await planApp({ name: opts.appName, rootfs: opts.rootfs, app: opts.app, metadataUrl: opts.metadataUrl ?? '' });
+  const plan: PodPlan = {
+    uuid: opts.hostname,
+    hostname: opts.hostname,
+    network: { mode: opts.network, interface: '' },
+    resolvConf: [],
+    metadataUrl: opts.metadataUrl ?? '',
+    apps: [planned],
+    limits: {},
+    annotations: [],
+  };
+  return runPlan(plan, {
+    ...(opts.stage1 === undefined ? {} : { stage1: opts.stage1 }),
+    ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
+    ...(opts.onSpawn === undefined ? {} : { onSpawn: opts.onSpawn }),
+  });
 }

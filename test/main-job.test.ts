@@ -81,7 +81,7 @@ for (const driver of ['dir', 'zfs'] as const) {
     t.equal(shown.state, 'exited');
     t.equal(shown.status, 3, 'pod show records the exit status');
     const plist = await jp(store, 'jetpack', ['pods']);
-    t.match(plist.stdout, new RegExp(`^UUID\\s+STATUS\\s+IP\\s+APPS\\n${pod.uuid}\\s+exited\\(3\\)\\s+-\\s+busybox$`));
+    t.match(plist.stdout, new RegExp(`^UUID\\s+STATUS\\s+IP\\s+APPS\\n${pod.uuid}\\s+exited\\(3\\)\\s+172\\.23\\.\\d+\\.\\d+\\s+busybox$`), 'the pod list shows the pod\'s own address');
 
     const busy = await jp(store, 'jetpack', ['image', 'example.com/busybox', 'destroy']);
     t.equal(busy.exitCode, 5, 'an image in use cannot be destroyed');

@@ -48,9 +48,9 @@ t.test('a running pod', async (t) => {
     const procs = JSON.parse(r.stdout || '[]') as Array<{ pid: number; user: string; command: string }>;
     return procs.some((p) => p.command.startsWith('sleep')) ? procs : undefined;
   });
-  t.same(ps.map((p) => p.pid).slice(0, 2), [1, 2], 'pids as seen inside the pod: the init, then the app');
-  t.equal(ps[0]?.command, 'jetpack-init');
-  t.ok(ps.filter((p) => p.pid > 1).every((p) => p.user === 'user'), 'user names come from the image');
+  t.same(ps.map((p) => p.pid).slice(0, 3), [1, 2, 3], 'pids as seen inside the pod: the init, the app\'s supervisor, the app');
+  t.same(ps.slice(0, 2).map((p) => p.command), ['jetpack-init', 'jetpack-app']);
+  t.ok(ps.filter((p) => p.pid > 2).every((p) => p.user === 'user'), 'user names come from the image');
 
   const again = await jp(store, 'jail-run', [pod.uuid]);
   t.equal(again.exitCode, 5, 'running a running pod is a conflict');

@@ -1,51 +1,253 @@
 /**
- * Running a pod (`jail-run`, and the build pod of `image-build`): resolve its app (the pod's app
- * override, else the image's app; appc spec/pods.md § apps[].app), make sure its rootfs is mounted,
- * run it with this platform's isolation backend, and record the run in the pod (store.ts § RunState).
+ * Running a pod (`jail-run`, `jetpack pod POD run`, and the build pod of `image-build`): turn the
+ * stored pod into a {@link PodPlan} (each app: the pod's app substitute or the image's app, its
+ * user, group, environment, event handlers, volumes and isolators; the pod: hostname, network,
+ * /etc files, metadata URL), run it with this platform's backend, and record the run in the pod
+ * (store.ts § RunState: the init's pid, each app's exit status, the pod's status).
+ *
+ * Sources: appc spec/pods.md (volumes, mounts), spec/ace.md § Execution Environment, § Volume
+ * Setup, § Network; /work/shared/docs/appc-spec-notes.md § 5 (rkt's mount resolution).
  */
-import { conflict, invalid, usage } from './errors.js';
-import { runApp, type RunAppOptions } from './run/backend.js';
-import type { Pod, Store } from './store/store.js';
+import { lstat, mkdir, realpath, chmod, chown, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { App, ImageManifest, PodManifest, Volume } from './appc/types.js';
+import { conflict, invalid, JetpackError } from './errors.js';
+import { ensureInterface, setupPodNetwork, teardownPodNetwork } from './net/network.js';
+import { resolvConfLines, writeHosts, writeRootfsFile } from './run/etc.js';
+import { planApp, runPlan, type RunPlanOptions, type StdioChoice } from './run/linux.js';
+import type { PlanMount, PodPlan } from './run/plan.js';
+import type { Pod, RunState, Store } from './store/store.js';
+import { resolveInRoot } from './users.js';
+
+/** Pod annotation naming the pod's address (the original's `ip-address`; served by the metadata service). */
+export const IP_ANNOTATION = 'ip-address';
+/** Pod annotation `jetpack/network`: `host` for a pod on the host's network. */
+export const NETWORK_ANNOTATION = 'jetpack/network';
 
 export interface RunPodOptions {
-  /** `private`: a network namespace with only lo; `host`: the host's network. */
-  network: 'private' | 'host';
-  /** The app's stdin, stdout and stderr (default: ours); a number is one of our descriptors. */
-  stdio?: RunAppOptions['stdio'];
+  /** Override the pod's network (default: `host` if the pod says so, else its private network). */
+  network?: 'private' | 'host';
+  /** The apps' stdin, stdout and stderr (default: ours); a number is one of our descriptors. */
+  stdio?: 'inherit' | 'ignore' | readonly [StdioChoice, StdioChoice, StdioChoice];
+  /** Write /etc/hosts and /etc/resolv.conf into the apps' rootfs (default true; builds say false). */
+  etcFiles?: boolean;
+  /** AC_METADATA_URL of the apps (default: none, ''). */
+  metadataUrl?: string;
+  /** Extra launcher settings (cgroups, stop timeout). */
+  launcher?: Pick<RunPlanOptions, 'cgroups' | 'stopTimeout' | 'stage1'>;
+}
+
+/** The value of a pod annotation, or undefined. */
+export function podAnnotation(manifest: PodManifest, name: string): string | undefined {
+  return manifest.annotations?.find((a) => a.name === name)?.value;
+}
+
+/** The pod's network mode as stored (annotation `jetpack/network`). */
+export function podNetworkMode(manifest: PodManifest): 'private' | 'host' {
+  return podAnnotation(manifest, NETWORK_ANNOTATION) === 'host' ? 'host' : 'private';
+}
+
+/** Where a pod's empty volume lives on the host. */
+export function emptyVolumeDir(store: Store, podUuid: string, volume: string): string {
+  return path.join(store.layout.podDir(podUuid), 'volumes', volume);
 }
 
 /**
- * Run the pod's app and return its exit status (128+N for signal N; 125-127 launcher errors).
- * @throws JetpackError conflict (already running), usage (several apps: not available yet),
- *   invalid (no app to run, image gone, user or working directory not resolvable)
+ * The host directory or file behind a volume: an `empty` volume's directory is made (mode, uid,
+ * gid of the volume; default 0755, 0, 0) the first time; a `host` volume's source must exist and
+ * be reached without a symlink (spec/ace.md § Volume Setup: the ACE must not create host paths).
+ * @throws JetpackError('invalid') for a missing or symlinked host source, a bad mode
  */
-export async function runPod(store: Store, pod: Pod, opts: RunPodOptions): Promise<number> {
-  if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is already running (pid ${pod.run.pid})`);
-  if (pod.apps.length !== 1) throw usage(`pod ${pod.uuid}: has ${pod.apps.length} apps; running multi-app pods is not available yet`);
-  const meta = pod.apps[0]!;
-  const runtimeApp = pod.manifest.apps.find((a) => a.name === meta.name);
-  const image = await store.image(meta.image);
-  if (image === null) throw invalid(`pod ${pod.uuid}: its image ${meta.image} is gone`);
-  const app = runtimeApp?.app ?? image.manifest.app ?? undefined;
-  if (app === undefined || app === null) throw invalid(`pod ${pod.uuid}: image ${image.manifest.name} has no app to run (no "app" in its manifest)`);
-  await store.driver.mountPodApp(meta.image, pod.uuid, meta.name, meta.clone);
-  let started: string | undefined;
-  let recording: Promise<void> = Promise.resolve();
-  const status = await runApp({
-    rootfs: store.layout.podAppRootfs(pod.uuid, meta.name),
-    appName: meta.name,
-    app,
+async function volumeSource(store: Store, podUuid: string, v: Volume): Promise<string> {
+  if (v.kind === 'host') {
+    const source = v.source ?? '';
+    const real = await realpath(source).catch(() => null);
+    if (real === null) throw invalid(`volume ${v.name}: host source ${source} does not exist (the executor does not create host paths)`);
+    if (real !== path.resolve(source)) throw invalid(`volume ${v.name}: host source ${source} goes through a symlink (to ${real}); name the real path`);
+    return real;
+  }
+  const dir = emptyVolumeDir(store, podUuid, v.name);
+  if ((await lstat(dir).catch(() => null)) === null) {
+    const mode = v.mode === undefined ? 0o755 : parseInt(v.mode, 8);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777 || !/^[0-7]{1,4}$/.test(v.mode ?? '755')) {
+      throw invalid(`volume ${v.name}: mode "${v.mode}" is not an octal file mode`);
+    }
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
+    await mkdir(dir, { mode: 0o700 });
+    await chown(dir, v.uid ?? 0, v.gid ?? 0);
+    await chmod(dir, mode);
+  }
+  return dir;
+}
+
+/**
+ * Resolve one mount target inside an app's rootfs as if chrooted (rkt TestMountSymlink: absolute
+ * symlinks resolve from the app's root, `..` stops at `/`), make what is missing (directories 0755;
+ * an empty file when the source is a file), and return the path relative to the rootfs's `/`.
+ */
+async function prepareMountTarget(rootfs: string, target: string, sourceIsDir: boolean, what: string): Promise<string> {
+  const hostPath = await resolveInRoot(rootfs, target);
+  const inRoot = `/${path.relative(path.resolve(rootfs), hostPath)}`.replace(/\/$/, '') || '/';
+  const st = await lstat(hostPath).catch(() => null);
+  if (sourceIsDir) {
+    if (st === null) await mkdir(hostPath, { recursive: true, mode: 0o755 });
+    else if (!st.isDirectory()) throw invalid(`${what}: ${target} is a file in the image, and the volume is a directory`);
+  } else {
+    if (st === null) {
+      await mkdir(path.dirname(hostPath), { recursive: true, mode: 0o755 });
+      await writeFile(hostPath, '', { flag: 'wx', mode: 0o644 });
+    } else if (st.isDirectory()) throw invalid(`${what}: ${target} is a directory in the image, and the volume is a file`);
+  }
+  return inRoot;
+}
+
+/**
+ * The mounts of one app: the pod manifest's `mounts` (path: an absolute path, or the name of one
+ * of the image's mount points), then each image mount point not mounted yet, from the volume of
+ * the same name (spec/pods.md; rkt GenerateMounts). Read-only: the mount point's `readOnly`,
+ * overridden by the volume's when set. Sorted so that parents mount before children; two mounts
+ * on one path are refused.
+ * @throws JetpackError('invalid') naming the app and the volume or mount point
+ */
+async function appMounts(
+  store: Store,
+  pod: Pod,
+  appName: string,
+  rootfs: string,
+  image: ImageManifest,
+  sources: Map<string, string>,
+): Promise<PlanMount[]> {
+  const runtimeApp = pod.manifest.apps.find((a) => a.name === appName);
+  const volumes = new Map((pod.manifest.volumes ?? []).map((v) => [v.name, v]));
+  const mountPoints = runtimeApp?.app?.mountPoints ?? image.app?.mountPoints ?? [];
+  const wanted: Array<{ volume: string; path: string; readOnly: boolean | undefined }> = [];
+  for (const m of runtimeApp?.mounts ?? []) {
+    const mp = m.path.startsWith('/') ? mountPoints.find((p) => p.path === m.path) : mountPoints.find((p) => p.name === m.path);
+    if (!m.path.startsWith('/') && mp === undefined) throw invalid(`app ${appName}: mount of volume ${m.volume}: the image has no mount point named "${m.path}"`);
+    wanted.push({ volume: m.volume, path: mp?.path ?? m.path, readOnly: mp?.readOnly });
+  }
+  for (const mp of mountPoints) {
+    if (wanted.some((w) => w.path === mp.path)) continue;
+    wanted.push({ volume: mp.name, path: mp.path, readOnly: mp.readOnly });
+  }
+  const out: PlanMount[] = [];
+  for (const w of wanted) {
+    const v = volumes.get(w.volume);
+    if (v === undefined) throw invalid(`app ${appName}: mount point ${w.path} needs volume "${w.volume}", which the pod does not have`);
+    let source = sources.get(v.name);
+    if (source === undefined) {
+      source = await volumeSource(store, pod.uuid, v);
+      sources.set(v.name, source);
+    }
+    const isDir = (await stat(source)).isDirectory();
+    const target = await prepareMountTarget(rootfs, w.path, isDir, `app ${appName}: volume ${v.name}`);
+    if (out.some((o) => o.target === target)) throw invalid(`app ${appName}: two volumes are mounted on ${target}`);
+    out.push({
+      volume: v.name,
+      source,
+      target,
+      readOnly: v.readOnly ?? w.readOnly ?? false,
+      recursive: v.kind === 'host' ? (v.recursive ?? true) : false,
+    });
+  }
+  return out.sort((a, b) => a.target.split('/').length - b.target.split('/').length);
+}
+
+/**
+ * The plan of a stored pod: mounts its apps' rootfs, resolves each app, prepares volumes and the
+ * /etc files (unless `etcFiles` is false). Does not touch the host network.
+ * @throws JetpackError('invalid') for an app with nothing to run, an image gone, a bad volume,
+ *   an unresolvable user, group or working directory
+ */
+export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}): Promise<PodPlan> {
+  const network = opts.network ?? podNetworkMode(pod.manifest);
+  const address = network === 'private' ? podAnnotation(pod.manifest, IP_ANNOTATION) : undefined;
+  const resolvConf = opts.etcFiles === false ? [] : await resolvConfLines(store.config, network);
+  const sources = new Map<string, string>();
+  const apps = [];
+  for (const meta of pod.apps) {
+    const runtimeApp = pod.manifest.apps.find((a) => a.name === meta.name);
+    const image = await store.image(meta.image);
+    if (image === null) throw invalid(`pod ${pod.uuid}: the image ${meta.image} of app ${meta.name} is gone`);
+    const app: App | undefined | null = runtimeApp?.app ?? image.manifest.app;
+    if (app === undefined || app === null) {
+      throw invalid(`pod ${pod.uuid}: app ${meta.name}: image ${image.manifest.name} has no app to run (no "app" in its manifest)`);
+    }
+    await store.driver.mountPodApp(meta.image, pod.uuid, meta.name, meta.clone);
+    const rootfs = store.layout.podAppRootfs(pod.uuid, meta.name);
+    if (opts.etcFiles !== false) {
+      await writeHosts(rootfs, pod.uuid, address);
+      await writeRootfsFile(rootfs, '/etc/resolv.conf', resolvConf.length > 0 ? `${resolvConf.join('\n')}\n` : '');
+    }
+    const mounts = await appMounts(store, pod, meta.name, rootfs, image.manifest, sources);
+    apps.push(
+      await planApp({
+        name: meta.name,
+        rootfs,
+        app,
+        metadataUrl: opts.metadataUrl ?? '',
+        mounts,
+        readOnlyRootfs: runtimeApp?.readOnlyRootFS ?? false,
+      }),
+    );
+  }
+  return {
+    uuid: pod.uuid,
     hostname: pod.uuid,
-    network: opts.network,
-    metadataUrl: '',
-    ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
-    onSpawn: () => {
+    network: { mode: network, interface: '', ...(address === undefined ? {} : { address }) },
+    resolvConf,
+    metadataUrl: opts.metadataUrl ?? '',
+    apps,
+    limits: {},
+    annotations: pod.manifest.annotations ?? [],
+  };
+}
+
+/**
+ * Run the pod and return its exit status: 0 when all apps exited 0, else the first failing app's
+ * (128+N for signal N; 125-127 launcher errors). The run is recorded in `run.json` as it goes.
+ * @throws JetpackError conflict (already running), invalid (see {@link podPlan}), environment
+ *   (the network or the launcher cannot be set up)
+ */
+export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): Promise<number> {
+  if (pod.state === 'running' || pod.state === 'dying') throw conflict(`pod ${pod.uuid}: is already running (pid ${pod.run.pid})`);
+  if (process.platform !== 'linux') {
+    throw new JetpackError('environment', `running pods is not available on ${process.platform} yet (the FreeBSD jail backend builds its command lines, run/freebsd.ts)`);
+  }
+  const plan = await podPlan(store, pod, opts);
+  let netns: string | undefined;
+  if (plan.network.mode === 'private' && plan.network.address !== undefined) {
+    const host = await ensureInterface(store.config);
+    plan.network = { ...plan.network, interface: host.interface, prefixLength: host.prefixLength, gateway: host.address };
+    netns = await setupPodNetwork(host, pod.uuid, plan.network.address as string);
+  }
+  const state: RunState = {};
+  let recording: Promise<void> = Promise.resolve();
+  const record = (patch: Partial<RunState>): void => {
+    Object.assign(state, patch);
+    const snapshot = { ...state, apps: { ...state.apps } };
+    recording = recording.then(() => store.writeRunState(pod.uuid, snapshot));
+  };
+  try {
+    const status = await runPlan(plan, {
+      ...(opts.launcher ?? {}),
+      ...(netns === undefined ? {} : { netns }),
+      ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
       // The run counts from the moment the launcher exists; set-up errors before it change nothing.
-      started = new Date().toISOString();
-      recording = store.writeRunState(pod.uuid, { pid: process.pid, started });
-    },
-  });
-  await recording;
-  if (started !== undefined) await store.writeRunState(pod.uuid, { started, exited: new Date().toISOString(), status });
-  return status;
+      onSpawn: () => record({ pid: process.pid, started: new Date().toISOString() }),
+      onInit: (init) => record({ init }),
+      onAppExit: (name, code) => record({ apps: { ...state.apps, [name]: code } }),
+    });
+    await recording;
+    if (state.started !== undefined) {
+      // The run is over: no pid left to signal; `dying` (set by pod kill) is kept as history.
+      const current = (await store.pod(pod.uuid))?.run ?? {};
+      const { pid: _pid, init: _init, ...rest } = { ...state, ...(current.dying === undefined ? {} : { dying: current.dying }) };
+      await store.writeRunState(pod.uuid, { ...rest, exited: new Date().toISOString(), status });
+    }
+    return status;
+  } finally {
+    await recording.catch(() => undefined);
+    if (netns !== undefined) await teardownPodNetwork(pod.uuid);
+  }
 }

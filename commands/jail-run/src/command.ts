@@ -24,7 +24,7 @@ Run the pod's app isolated and exit with its status. Without POD, reads the JSON
 
 export async function main(argv: string[]): Promise<CommandResult> {
   const args = await parser('jail-run', argv, USAGE)
-    .option('net', { choices: ['private', 'host'] as const, default: 'private' as const, describe: 'network namespace: a new one with only lo (private), or the host\'s' })
+    .option('net', { choices: ['private', 'host'] as const, describe: 'override the pod\'s network: its own address on jail.interface (private), or the host\'s' })
     .parse();
   const pos = args._.map(String);
   if (pos.length > 1) throw usage(`expected one POD, got ${pos.length} arguments`);
@@ -35,5 +35,5 @@ export async function main(argv: string[]): Promise<CommandResult> {
   }
   const store = await openStore(args);
   const pod = await findPod(store, podArg);
-  return { status: await runPod(store, pod, { network: args.net }) };
+  return { status: await runPod(store, pod, args.net === undefined ? {} : { network: args.net }) };
 }

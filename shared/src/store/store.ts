@@ -16,6 +16,7 @@ import { conflict, JetpackError, notFound } from '../errors.js';
 import type { CloneKind, StoreDriver } from './driver.js';
 import { DirDriver } from './dir.js';
 import { Layout } from './layout.js';
+import { hostInterface, nextFreeAddress } from '../net/network.js';
 import { removeTree } from './mounts.js';
 import { ZfsDriver } from './zfs.js';
 
@@ -60,16 +61,23 @@ export interface PodMeta {
 
 /** `pods/UUID/run.json`, written by jail-run. */
 export interface RunState {
-  /** Host PID of the pod's launcher while it runs. */
+  /** Host PID of the process running the pod (jail-run) while it runs. */
   pid?: number;
+  /** Host PID of the pod's init (PID 1 inside the pod's PID namespace; on FreeBSD: the jail ID). */
+  init?: number;
+  /** When the run started / ended, RFC 3339 UTC. */
   started?: string;
   exited?: string;
+  /** When `pod kill` (or a forced destroy) began stopping the pod: the pod is `dying` until it exits. */
+  dying?: string;
   /** Exit status of the pod: the first failing app's, 128+N for signal N. */
   status?: number;
+  /** Exit status of each app by name (128+N for signal N); an app missing here never ended. */
+  apps?: Record<string, number>;
 }
 
-/** Pod state: `prepared` (never ran), `running`, `exited` (see `status`). */
-export type PodState = 'prepared' | 'running' | 'exited';
+/** Pod state: `prepared` (never ran), `running`, `dying` (being stopped by pod kill), `exited` (see `status`). */
+export type PodState = 'prepared' | 'running' | 'dying' | 'exited';
 
 /** A pod as commands see it. */
 export interface Pod extends PodMeta {
@@ -323,7 +331,7 @@ export class Store {
     const manifest = JSON.parse(await readFile(`${dir}/manifest`, 'utf8')) as PodManifest;
     const run = (await readJson<RunState>(`${dir}/run.json`)) ?? {};
     let state: PodState = 'prepared';
-    if (run.pid !== undefined && run.exited === undefined && processAlive(run.pid)) state = 'running';
+    if (run.pid !== undefined && run.exited === undefined && processAlive(run.pid)) state = run.dying === undefined ? 'running' : 'dying';
     else if (run.started !== undefined) state = 'exited';
     return { ...meta, manifest, state, run };
   }
@@ -337,6 +345,9 @@ export class Store {
    * Create a pod: clone each app's image (ZFS clone / overlayfs, never a copy where a clone is
    * possible), then write the manifest and, last, meta.json. On failure everything made is removed.
    * @param apps app name → image, in manifest order (names are validated AC Names by the caller)
+   * A pod with its own network (no pod annotation `jetpack/network` = `host`) gets the next free
+   * address of jail.interface's network as its `ip-address` annotation, chosen under the store
+   * lock so that concurrent creates never share one (net/network.ts).
    */
   async createPod(uuid: string, manifest: PodManifest, apps: Array<{ name: string; image: Image }>): Promise<Pod> {
     const dir = this.layout.podDir(uuid);
@@ -350,6 +361,9 @@ export class Store {
           } else throw err;
         });
         await writeFile(`${dir}/.creating`, `${process.pid}\n`);
+        if (!manifest.annotations?.some((a) => a.name === 'jetpack/network' && a.value === 'host')) {
+          manifest = await this.withPodAddress(manifest, () => hostInterface(this.config));
+        }
         for (const { name, image } of apps) {
           if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no longer exists`);
           const clone = await this.cloneApp(image.uuid, uuid, name);
@@ -370,6 +384,25 @@ export class Store {
     return pod;
   }
 
+  /**
+   * The manifest with the annotation `ip-address` set to the next free address of the host
+   * interface's network (net/network.ts nextFreeAddress), unless it has one. Call with the lock held.
+   */
+  private async withPodAddress(
+    manifest: PodManifest,
+    host: () => Promise<{ address: string; prefixLength: number; interface: string }>,
+  ): Promise<PodManifest> {
+    if (manifest.annotations?.some((a) => a.name === 'ip-address')) return manifest;
+    const taken: string[] = [];
+    for (const uuid of await uuidEntries(this.layout.pods)) {
+      const m = await readJson<PodManifest>(`${this.layout.podDir(uuid)}/manifest`).catch(() => null);
+      const ip = m?.annotations?.find((a) => a.name === 'ip-address')?.value;
+      if (ip !== undefined) taken.push(ip);
+    }
+    const address = nextFreeAddress(await host(), taken);
+    return { ...manifest, annotations: [...(manifest.annotations ?? []), { name: 'ip-address', value: address }] };
+  }
+
   /** Record the pod's run state (jail-run). */
   async writeRunState(uuid: string, run: RunState): Promise<void> {
     await writeAtomic(`${this.layout.podDir(uuid)}/run.json`, `${JSON.stringify(run, null, 2)}\n`);
@@ -377,7 +410,9 @@ export class Store {
 
   /** Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed. */
   async destroyPod(pod: Pod): Promise<void> {
-    if (pod.state === 'running') throw conflict(`pod ${pod.uuid}: is running (jail-run pid ${pod.run.pid}); stop it first (send that process SIGTERM)`);
+    if (pod.state === 'running' || pod.state === 'dying') {
+      throw conflict(`pod ${pod.uuid}: is running (jail-run pid ${pod.run.pid}); stop it first (pod kill), or destroy it with -f`);
+    }
     await this.withLock(async () => {
       await unlink(`${this.layout.podDir(pod.uuid)}/meta.json`).catch(() => undefined);
     });

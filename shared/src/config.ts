@@ -33,6 +33,7 @@ export function defaults(platform: NodeJS.Platform = process.platform): Array<[s
     ['jail.interface', freebsd ? 'lo1' : 'jetpack0'],
     ['jail.namePrefix', 'jetpack/'],
     ['ace.dns-servers', ''],
+    ['mds.port', '1104'],
     ['debug', 'off'],
   ];
 }

@@ -15,7 +15,11 @@ import { conflict, invalid, JetpackError } from './errors.js';
 import { ensureInterface, setupPodNetwork, teardownPodNetwork } from './net/network.js';
 import { resolvConfLines, writeHosts, writeRootfsFile } from './run/etc.js';
 import { planApp, runPlan, type RunPlanOptions, type StdioChoice } from './run/linux.js';
-import type { PlanMount, PodPlan } from './run/plan.js';
+import { createPodCgroup, removeStalePodCgroup, type PodCgroup } from './run/cgroups.js';
+import { resolveIsolators, resolvePodLimits } from './run/isolators.js';
+import type { PlanLimits, PlanMount, PodPlan } from './run/plan.js';
+import { loadOrCreateMdsKey, mdsPort, mdsToken, metadataUrl } from './mds.js';
+import { hostInterface } from './net/network.js';
 import type { Pod, RunState, Store } from './store/store.js';
 import { resolveInRoot } from './users.js';
 
@@ -31,8 +35,10 @@ export interface RunPodOptions {
   stdio?: 'inherit' | 'ignore' | readonly [StdioChoice, StdioChoice, StdioChoice];
   /** Write /etc/hosts and /etc/resolv.conf into the apps' rootfs (default true; builds say false). */
   etcFiles?: boolean;
-  /** AC_METADATA_URL of the apps (default: none, ''). */
+  /** AC_METADATA_URL of the apps (default: the pod's URL at the metadata service, see {@link podMetadataUrl}). */
   metadataUrl?: string;
+  /** Where isolator notes go (ignored or adjusted isolators; spec/ace.md: the ACE must say). Default: stderr. */
+  notify?: (line: string) => void;
   /** Extra launcher settings (cgroups, stop timeout). */
   launcher?: Pick<RunPlanOptions, 'cgroups' | 'stopTimeout' | 'stage1'>;
 }
@@ -164,6 +170,7 @@ export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}):
   const address = network === 'private' ? podAnnotation(pod.manifest, IP_ANNOTATION) : undefined;
   const resolvConf = opts.etcFiles === false ? [] : await resolvConfLines(store.config, network);
   const sources = new Map<string, string>();
+  const notes = new Set<string>();
   const apps = [];
   for (const meta of pod.apps) {
     const runtimeApp = pod.manifest.apps.find((a) => a.name === meta.name);
@@ -180,6 +187,13 @@ export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}):
       await writeRootfsFile(rootfs, '/etc/resolv.conf', resolvConf.length > 0 ? `${resolvConf.join('\n')}\n` : '');
     }
     const mounts = await appMounts(store, pod, meta.name, rootfs, image.manifest, sources);
+    const isolators = resolveIsolators(
+      pod.manifest.isolators ?? undefined,
+      app.isolators,
+      [...(image.manifest.annotations ?? []), ...(runtimeApp?.annotations ?? []), ...(pod.manifest.annotations ?? [])],
+      meta.name,
+    );
+    for (const n of isolators.notes) notes.add(n);
     apps.push(
       await planApp({
         name: meta.name,
@@ -188,9 +202,14 @@ export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}):
         metadataUrl: opts.metadataUrl ?? '',
         mounts,
         readOnlyRootfs: runtimeApp?.readOnlyRootFS ?? false,
+        capabilities: isolators.capabilities,
+        noNewPrivileges: isolators.noNewPrivileges,
+        limits: isolators.limits,
       }),
     );
   }
+  const notify = opts.notify ?? ((line: string) => process.stderr.write(`jail-run: ${line}\n`));
+  for (const n of notes) notify(n);
   return {
     uuid: pod.uuid,
     hostname: pod.uuid,
@@ -198,9 +217,25 @@ export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}):
     resolvConf,
     metadataUrl: opts.metadataUrl ?? '',
     apps,
-    limits: {},
+    limits: resolvePodLimits(pod.manifest.isolators ?? undefined),
     annotations: pod.manifest.annotations ?? [],
   };
+}
+
+/**
+ * The pod's AC_METADATA_URL: `http://HOST-ADDRESS[:mds.port]/TOKEN` (mds.ts; the host's address on
+ * jail.interface, where `metadata-service` listens by default). The token is derived from the
+ * store's metadata key (made on first use) and the pod UUID.
+ */
+export async function podMetadataUrl(store: Store, podUuid: string): Promise<string> {
+  const keys = await loadOrCreateMdsKey(store);
+  const host = await hostInterface(store.config);
+  return metadataUrl(host.address, mdsPort(store.config), mdsToken(keys, podUuid));
+}
+
+/** Whether any limit is set. */
+function limited(l: PlanLimits): boolean {
+  return l.memoryBytes !== undefined || l.cpuMillicores !== undefined;
 }
 
 /**
@@ -214,7 +249,13 @@ export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): 
   if (process.platform !== 'linux') {
     throw new JetpackError('environment', `running pods is not available on ${process.platform} yet (the FreeBSD jail backend builds its command lines, run/freebsd.ts)`);
   }
-  const plan = await podPlan(store, pod, opts);
+  const metadata = opts.metadataUrl ?? (await podMetadataUrl(store, pod.uuid));
+  const plan = await podPlan(store, pod, { ...opts, metadataUrl: metadata });
+  let cgroup: PodCgroup | undefined;
+  if (limited(plan.limits) || plan.apps.some((a) => limited(a.limits))) {
+    await removeStalePodCgroup(pod.uuid, { kill: true });
+    cgroup = await createPodCgroup(pod.uuid, plan.limits, Object.fromEntries(plan.apps.map((a) => [a.name, a.limits])));
+  }
   let netns: string | undefined;
   if (plan.network.mode === 'private' && plan.network.address !== undefined) {
     const host = await ensureInterface(store.config);
@@ -231,6 +272,7 @@ export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): 
   try {
     const status = await runPlan(plan, {
       ...(opts.launcher ?? {}),
+      ...(cgroup === undefined ? {} : { cgroups: Object.fromEntries(plan.apps.map((a) => [a.name, (cgroup as PodCgroup).appPaths(a.name)])) }),
       ...(netns === undefined ? {} : { netns }),
       ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
       // The run counts from the moment the launcher exists; set-up errors before it change nothing.
@@ -249,5 +291,6 @@ export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): 
   } finally {
     await recording.catch(() => undefined);
     if (netns !== undefined) await teardownPodNetwork(pod.uuid);
+    if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
   }
 }

@@ -9,7 +9,7 @@
  *
  * Tools: ip(8) from iproute2, nft(8). Sources: ip-link(8), ip-netns(8), ip-address(8), nft(8).
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { get, type Config } from '../config.js';
@@ -161,7 +161,10 @@ function vethNames(podUuid: string): { host: string; pod: string } {
 export async function setupPodNetwork(host: HostInterface, podUuid: string, address: string): Promise<string> {
   const ns = podNetns(podUuid);
   const veth = vethNames(podUuid);
+  await reapStaleNetworks();
   await teardownPodNetwork(podUuid);
+  await mkdir(OWNERS, { recursive: true, mode: 0o700 });
+  await writeFile(`${OWNERS}/${podUuid}`, `${process.pid}\n`);
   try {
     await ip(['netns', 'add', ns.name], 'create the pod network namespace');
     await ip(['link', 'add', veth.host, 'type', 'veth', 'peer', 'name', veth.pod], 'create the veth pair');
@@ -186,4 +189,39 @@ export async function teardownPodNetwork(podUuid: string): Promise<void> {
   const veth = vethNames(podUuid);
   if (existsSync(ns.path)) await execa('ip', ['netns', 'del', ns.name], { reject: false });
   await execa('ip', ['link', 'del', veth.host], { reject: false });
+  await rm(`${OWNERS}/${podUuid}`, { force: true });
+}
+
+/** Which process set up each pod network (`OWNERS/UUID` holds its pid), so others leave it alone. */
+const OWNERS = '/run/jetpack/netns';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the network namespaces (and veth pairs) of pods that no longer run: a `jetpack-UUID`
+ * namespace whose owner (the jail-run that set it up, /run/jetpack/netns/UUID) is gone and that
+ * has no process in it was left by a launcher killed before it could clean up (kill -9); its
+ * address would shadow a new pod's. Returns the pod UUIDs cleaned.
+ */
+export async function reapStaleNetworks(): Promise<string[]> {
+  const names = (await readdir('/run/netns').catch(() => [] as string[])).filter((n) => /^jetpack-[0-9a-f-]{36}$/.test(n));
+  const reaped: string[] = [];
+  for (const name of names) {
+    const uuid = name.slice('jetpack-'.length);
+    const owner = Number((await readFile(`${OWNERS}/${uuid}`, 'utf8').catch(() => '')).trim());
+    if (owner > 0 && alive(owner)) continue; // being set up, or running
+    const pids = await execa('ip', ['netns', 'pids', name], { reject: false });
+    if (pids.exitCode === 0 && pids.stdout.trim() === '') {
+      await teardownPodNetwork(uuid);
+      reaped.push(uuid);
+    }
+  }
+  return reaped;
 }

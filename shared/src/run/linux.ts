@@ -15,6 +15,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { execa, type Options } from 'execa';
 import type { App, NameValue } from '../appc/types.js';
+import { capabilityMask, DEFAULT_CAPABILITIES } from './isolators.js';
 import type { PlanApp, PlanMount, PodPlan } from './plan.js';
 import { JetpackError } from '../errors.js';
 import { resolveGroup, resolveInRoot, resolveUser, type ResolvedUser } from '../users.js';
@@ -121,38 +122,6 @@ export function buildEnvironment(input: EnvironmentInput): NameValue[] {
 }
 
 
-/** The appc default capability bounding set (spec/ace.md § Linux Isolators). */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_AUDIT_WRITE', 'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_KILL', 'CAP_MKNOD',
-  'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP', 'CAP_SETFCAP', 'CAP_SYS_CHROOT',
-] as const;
-
-/** Capability numbers of linux/capability.h. */
-const CAP_NUMBERS: Record<string, number> = {
-  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5,
-  CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9, CAP_NET_BIND_SERVICE: 10,
-  CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15,
-  CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18, CAP_SYS_PTRACE: 19, CAP_SYS_PACCT: 20,
-  CAP_SYS_ADMIN: 21, CAP_SYS_BOOT: 22, CAP_SYS_NICE: 23, CAP_SYS_RESOURCE: 24, CAP_SYS_TIME: 25,
-  CAP_SYS_TTY_CONFIG: 26, CAP_MKNOD: 27, CAP_LEASE: 28, CAP_AUDIT_WRITE: 29, CAP_AUDIT_CONTROL: 30,
-  CAP_SETFCAP: 31, CAP_MAC_OVERRIDE: 32, CAP_MAC_ADMIN: 33, CAP_SYSLOG: 34, CAP_WAKE_ALARM: 35,
-  CAP_BLOCK_SUSPEND: 36, CAP_AUDIT_READ: 37, CAP_PERFMON: 38, CAP_BPF: 39, CAP_CHECKPOINT_RESTORE: 40,
-};
-
-/**
- * The bounding-set mask of capability names (bit N = capability N of linux/capability.h).
- * @throws JetpackError('invalid') for an unknown name
- */
-export function capabilityMaskOf(names: readonly string[]): bigint {
-  let mask = 0n;
-  for (const n of names) {
-    const bit = CAP_NUMBERS[n];
-    if (bit === undefined) throw new JetpackError('invalid', `unknown capability "${n}" (capabilities(7))`);
-    mask |= 1n << BigInt(bit);
-  }
-  return mask;
-}
-
 function checkId(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 0 || n > MAX_ID) {
     throw new JetpackError('invalid', `${what} ${n}: not an integer between 0 and ${MAX_ID}`);
@@ -245,7 +214,7 @@ export function encodePlan(plan: PodPlan, extras: Stage1Extras = {}): Buffer {
       checkNoNul(`${what}: volume ${m.volume} mount point`, m.target);
       tokens.push(`mount=${m.recursive ? 'r' : ''}${m.readOnly ? 'ro' : 'rw'}`, m.source, m.target);
     }
-    tokens.push(`caps=${capabilityMaskOf(app.capabilities).toString(16)}`);
+    tokens.push(`caps=${capabilityMask(app.capabilities).toString(16)}`);
     if (app.noNewPrivileges) tokens.push('no-new-privs');
     if (app.readOnlyRootfs) tokens.push('readonly-rootfs');
     for (const dir of extras.cgroups?.[app.name] ?? []) {

@@ -77,9 +77,15 @@ export function formatImageList(images: readonly Image[]): string {
   return table([['UUID', 'NAME', 'LABELS'], ...rows.sort((a, b) => (a[1] as string).localeCompare(b[1] as string))]);
 }
 
-/** The STATUS column: running, prepared, or exited with the status. */
+/**
+ * The STATUS column: `prepared`, `running`, `dying`, or `exited(N)` with the pod's status; a pod
+ * of several apps adds each app's: `exited(3: web=0,db=3)` (an app that never ended: `?`).
+ */
 export function podStatus(p: Pod): string {
-  return p.state === 'exited' && p.run.status !== undefined ? `exited(${p.run.status})` : p.state;
+  if (p.state !== 'exited' || p.run.status === undefined) return p.state;
+  if (p.apps.length < 2) return `exited(${p.run.status})`;
+  const per = p.apps.map((a) => `${a.name}=${p.run.apps?.[a.name] ?? '?'}`).join(',');
+  return `exited(${p.run.status}: ${per})`;
 }
 
 function podIp(p: Pod): string {

@@ -34,11 +34,12 @@ export interface PodJson {
   uuid: string;
   /** Creation time, RFC 3339 UTC. */
   created: string;
-  /** prepared | running | exited. */
+  /** prepared | running | dying | exited. */
   state: PodState;
-  /** Exit status of the last run (128+N for signal N), when exited. */
+  /** Exit status of the last run (128+N for signal N), when exited: the first failing app's, else 0. */
   status?: number;
-  apps: Array<{ name: string; image: { uuid: string; id: string }; rootfs: string; clone: string }>;
+  /** Each app; `status`: its exit status in the last run (128+N for signal N), once it ended. */
+  apps: Array<{ name: string; image: { uuid: string; id: string }; rootfs: string; clone: string; status?: number }>;
   run: RunState;
   manifest: PodManifest;
 }
@@ -53,6 +54,7 @@ export function podJson(p: Pod, rootfs: (app: string) => string): PodJson {
       image: { uuid: a.image, id: p.manifest.apps.find((m) => m.name === a.name)?.image.id ?? '' },
       rootfs: rootfs(a.name),
       clone: a.clone,
+      ...(p.run.apps?.[a.name] === undefined ? {} : { status: p.run.apps[a.name] }),
     })),
     run: p.run,
     manifest: p.manifest,

@@ -245,10 +245,27 @@ function limited(l: PlanLimits): boolean {
  *   (the network or the launcher cannot be set up)
  */
 export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): Promise<number> {
-  if (pod.state === 'running' || pod.state === 'dying') throw conflict(`pod ${pod.uuid}: is already running (pid ${pod.run.pid})`);
   if (process.platform !== 'linux') {
     throw new JetpackError('environment', `running pods is not available on ${process.platform} yet (the FreeBSD jail backend builds its command lines, run/freebsd.ts)`);
   }
+  // Claim the pod under the store lock, so that two runs started together cannot both pass.
+  const previous = await store.withLock(async () => {
+    const fresh = (await store.pod(pod.uuid)) ?? pod;
+    if (fresh.state === 'running' || fresh.state === 'dying') throw conflict(`pod ${pod.uuid}: is already running (pid ${fresh.run.pid})`);
+    await store.writeRunState(pod.uuid, { pid: process.pid, started: new Date().toISOString() });
+    return fresh.run;
+  });
+  try {
+    return await runClaimed(store, pod, opts);
+  } catch (err) {
+    // Nothing ran: the pod keeps the record of its previous run.
+    const now = (await store.pod(pod.uuid))?.run;
+    if (now?.pid === process.pid && now.init === undefined && now.exited === undefined) await store.writeRunState(pod.uuid, previous);
+    throw err;
+  }
+}
+
+async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<number> {
   const metadata = opts.metadataUrl ?? (await podMetadataUrl(store, pod.uuid));
   const plan = await podPlan(store, pod, { ...opts, metadataUrl: metadata });
   let cgroup: PodCgroup | undefined;

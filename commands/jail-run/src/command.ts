@@ -1,15 +1,14 @@
 /**
- * jail-run POD — run a pod (`jetpack pod POD run`).
+ * jail-run POD — run a pod (`jetpack pod POD run`): every app together in one pod (shared PID,
+ * UTS, IPC and network namespaces; each app in its own mount namespace and rootfs), with its
+ * volumes, event handlers, isolators, /etc/hosts, resolv.conf, its own address on jail.interface
+ * and AC_METADATA_URL (shared/src/podrun.ts; Linux launcher: commands/jail-run/src/stage1.c).
+ * stdin, stdout and stderr are the apps'; SIGINT, SIGTERM and SIGHUP are forwarded to them.
+ * With no POD, reads a pod's JSON (pod-create's output) from stdin.
  *
- * On Linux each run is one `jetpack-stage1` launcher: new pid, mount, uts, ipc and network
- * namespaces, the app's rootfs as root (pivot_root(2)), /proc, /sys and a minimal /dev, the hostname
- * set to the pod UUID, the environment of appc spec/ace.md § Execution Environment, the app's user,
- * group and supplementary GIDs. stdin, stdout and stderr are the app's; SIGINT and SIGTERM are
- * forwarded to it. With no POD, reads a pod's JSON (pod-create's output) from stdin.
- *
- * Exit status: the app's; 128+N if it was killed by signal N; 125 if the pod could not be set up,
- * 126/127 if the app's exec could not be run / found; otherwise the codes of man/jetpack.7.
- * The run's start, end and status are recorded in the pod (pod-show, pod-list).
+ * Exit status: 0 when every app exited 0, else the first failing app's (128+N for signal N);
+ * 125 if the pod could not be set up, 126/127 if an exec could not be run / found; otherwise the
+ * codes of man/jetpack.7. The run (init pid, per-app statuses, pod status) is recorded in the pod.
  */
 import { parser, pipedField, readStdinJson, type CommandResult } from '@jetpack/shared/cli';
 import { openStore } from '@jetpack/shared/context';
@@ -19,8 +18,8 @@ import { runPod } from '@jetpack/shared/podrun';
 
 export const USAGE = `jail-run [--config=PATH] [--net=private|host] POD
 
-Run the pod's app isolated and exit with its status. Without POD, reads the JSON of a pod
-(pod-create's output) on stdin.`;
+Run the pod's apps together, isolated, and exit with the pod's status (0, or the first failing
+app's). Without POD, reads the JSON of a pod (pod-create's output) on stdin.`;
 
 export async function main(argv: string[]): Promise<CommandResult> {
   const args = await parser('jail-run', argv, USAGE)

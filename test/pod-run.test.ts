@@ -107,4 +107,15 @@ t.test('pods run', async (t) => {
     t.equal(ran.exitCode, 0, ran.stderr);
     t.match(ran.stderr, /seccomp-retain-set/, 'the user is told which isolator was ignored');
   });
+
+  t.test('a pinned address must be free and on the pod network', async (t) => {
+    const pod = await create(store, ['-a', 'ip-address=172.23.200.7', 'example.com/ok']);
+    const shown = JSON.parse((await jp(store, 'pod-show', [pod])).stdout) as { manifest: { annotations: Array<{ name: string; value: string }> } };
+    t.equal(shown.manifest.annotations.find((a) => a.name === 'ip-address')?.value, '172.23.200.7');
+    const twice = await jp(store, 'pod-create', ['-a', 'ip-address=172.23.200.7', 'example.com/ok']);
+    t.equal(twice.exitCode, 5, 'an address in use is refused');
+    t.match(twice.stderr, /ip-address=172\.23\.200\.7: the address is already in use/);
+    const off = await jp(store, 'pod-create', ['-a', 'ip-address=10.9.9.9', 'example.com/ok']);
+    t.equal(off.exitCode, 6, 'an address off the network is refused');
+  });
 });

@@ -109,7 +109,7 @@ export async function buildImage(store: Store, parent: Image, opts: BuildOptions
       await tool('cp', ['-a', `${opts.dir}/.`, workdir], 'usage');
       for (const p of opts.cp) await tool('cp', ['-a', p, join(workdir, basename(p))], 'usage');
       const giveBack = await lendResolvConf(rootfs);
-      const status = await runPod(store, pod, { network: 'host', etcFiles: false, stdio: ['ignore', opts.stdout === 'stderr' ? 2 : 'inherit', 'inherit'] });
+      const status = await runPod(store, pod, { network: 'host', etcFiles: false, volumes: false, stdio: ['ignore', opts.stdout === 'stderr' ? 2 : 'inherit', 'inherit'] });
       await giveBack();
       if (status !== 0) {
         await cleanup();

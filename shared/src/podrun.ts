@@ -35,6 +35,8 @@ export interface RunPodOptions {
   stdio?: 'inherit' | 'ignore' | readonly [StdioChoice, StdioChoice, StdioChoice];
   /** Write /etc/hosts and /etc/resolv.conf into the apps' rootfs (default true; builds say false). */
   etcFiles?: boolean;
+  /** Mount the pod's volumes (default true; builds say false, so what they write lands in the image). */
+  volumes?: boolean;
   /** AC_METADATA_URL of the apps (default: the pod's URL at the metadata service, see {@link podMetadataUrl}). */
   metadataUrl?: string;
   /** Where isolator notes go (ignored or adjusted isolators; spec/ace.md: the ACE must say). Default: stderr. */
@@ -186,7 +188,7 @@ export async function podPlan(store: Store, pod: Pod, opts: RunPodOptions = {}):
       await writeHosts(rootfs, pod.uuid, address);
       await writeRootfsFile(rootfs, '/etc/resolv.conf', resolvConf.length > 0 ? `${resolvConf.join('\n')}\n` : '');
     }
-    const mounts = await appMounts(store, pod, meta.name, rootfs, image.manifest, sources);
+    const mounts = opts.volumes === false ? [] : await appMounts(store, pod, meta.name, rootfs, image.manifest, sources);
     const isolators = resolveIsolators(
       pod.manifest.isolators ?? undefined,
       app.isolators,

@@ -72,6 +72,17 @@ export function nextFreeAddress(host: HostInterface, taken: Iterable<string>): s
   throw new JetpackError('conflict', `no free address left in ${numberToIp(base)}/${host.prefixLength} (jail.interface ${host.interface})`);
 }
 
+/**
+ * Whether `ip` is a usable host address of the interface's network (not the network or broadcast
+ * address). @throws JetpackError('config') when `ip` is not a dotted quad
+ */
+export function sameNetwork(host: HostInterface, ip: string): boolean {
+  const size = 2 ** (32 - host.prefixLength);
+  const base = ipToNumber(host.address) - (ipToNumber(host.address) % size);
+  const n = ipToNumber(ip);
+  return n > base && n < base + size - 1;
+}
+
 interface IpAddrJson {
   ifname?: string;
   addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;

@@ -12,11 +12,11 @@ import { mkdir, readdir, readFile, readlink, rename, stat, symlink, unlink, writ
 import lockfile from 'proper-lockfile';
 import type { ImageManifest, PodManifest } from '../appc/types.js';
 import { type Config, get, withPrefix } from '../config.js';
-import { conflict, JetpackError, notFound } from '../errors.js';
+import { conflict, invalid, JetpackError, notFound } from '../errors.js';
 import type { CloneKind, StoreDriver } from './driver.js';
 import { DirDriver } from './dir.js';
 import { Layout } from './layout.js';
-import { hostInterface, nextFreeAddress } from '../net/network.js';
+import { hostInterface, nextFreeAddress, sameNetwork } from '../net/network.js';
 import { removeTree } from './mounts.js';
 import { ZfsDriver } from './zfs.js';
 
@@ -392,20 +392,68 @@ export class Store {
     manifest: PodManifest,
     host: () => Promise<{ address: string; prefixLength: number; interface: string }>,
   ): Promise<PodManifest> {
-    if (manifest.annotations?.some((a) => a.name === 'ip-address')) return manifest;
     const taken: string[] = [];
     for (const uuid of await uuidEntries(this.layout.pods)) {
       const m = await readJson<PodManifest>(`${this.layout.podDir(uuid)}/manifest`).catch(() => null);
       const ip = m?.annotations?.find((a) => a.name === 'ip-address')?.value;
       if (ip !== undefined) taken.push(ip);
     }
+    const asked = manifest.annotations?.find((a) => a.name === 'ip-address')?.value;
+    if (asked !== undefined) {
+      // A pinned address (pod create -a ip-address=..., or -f): it must be free and on the network.
+      const net = await host();
+      if (taken.includes(asked) || asked === net.address) throw conflict(`pod annotation ip-address=${asked}: the address is already in use`);
+      if (!sameNetwork(net, asked)) {
+        throw invalid(`pod annotation ip-address=${asked}: not an address of ${net.interface}'s network ${net.address}/${net.prefixLength}`);
+      }
+      return manifest;
+    }
     const address = nextFreeAddress(await host(), taken);
     return { ...manifest, annotations: [...(manifest.annotations ?? []), { name: 'ip-address', value: address }] };
   }
 
-  /** Record the pod's run state (jail-run). */
+  /**
+   * Record the pod's run state (jail-run). A `dying` mark that `pod kill` made during this same run
+   * (same `started`) is kept when `run` lacks it, so jail-run's own records never drop it.
+   */
   async writeRunState(uuid: string, run: RunState): Promise<void> {
-    await writeAtomic(`${this.layout.podDir(uuid)}/run.json`, `${JSON.stringify(run, null, 2)}\n`);
+    await this.withRunLock(uuid, async () => {
+      const current = await readJson<RunState>(this.runFile(uuid));
+      const keep = run.dying === undefined && current?.dying !== undefined && current.started !== undefined && current.started === run.started;
+      await writeAtomic(this.runFile(uuid), `${JSON.stringify(keep ? { ...run, dying: current.dying } : run, null, 2)}\n`);
+    });
+  }
+
+  /**
+   * Mark a running pod as being stopped (`pod kill`): `dying` = now in run.json, unless the run has
+   * ended, never started, or is already dying (the first mark stays). Returns the run state after.
+   */
+  async markDying(uuid: string): Promise<RunState> {
+    return this.withRunLock(uuid, async () => {
+      const run = (await readJson<RunState>(this.runFile(uuid))) ?? {};
+      if (run.pid === undefined || run.exited !== undefined || run.dying !== undefined) return run;
+      const marked: RunState = { ...run, dying: new Date().toISOString() };
+      await writeAtomic(this.runFile(uuid), `${JSON.stringify(marked, null, 2)}\n`);
+      return marked;
+    });
+  }
+
+  private runFile(uuid: string): string {
+    return `${this.layout.podDir(uuid)}/run.json`;
+  }
+
+  /** Run `fn` holding the pod's run.json lock (jail-run's records and pod kill's mark). */
+  private async withRunLock<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    const release = await lockfile.lock(this.layout.podDir(uuid), {
+      lockfilePath: `${this.runFile(uuid)}.lock`,
+      stale: 10_000,
+      retries: { retries: 200, minTimeout: 5, maxTimeout: 100 },
+    });
+    try {
+      return await fn();
+    } finally {
+      await release().catch(() => undefined);
+    }
   }
 
   /** Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed. */

@@ -128,11 +128,12 @@ async function appMounts(
   const runtimeApp = pod.manifest.apps.find((a) => a.name === appName);
   const volumes = new Map((pod.manifest.volumes ?? []).map((v) => [v.name, v]));
   const mountPoints = runtimeApp?.app?.mountPoints ?? image.app?.mountPoints ?? [];
-  const wanted: Array<{ volume: string; path: string; readOnly: boolean | undefined }> = [];
+  const wanted: Array<{ volume: string; path: string; readOnly: boolean | undefined; inline?: Volume }> = [];
   for (const m of runtimeApp?.mounts ?? []) {
     const mp = m.path.startsWith('/') ? mountPoints.find((p) => p.path === m.path) : mountPoints.find((p) => p.name === m.path);
     if (!m.path.startsWith('/') && mp === undefined) throw invalid(`app ${appName}: mount of volume ${m.volume}: the image has no mount point named "${m.path}"`);
-    wanted.push({ volume: m.volume, path: mp?.path ?? m.path, readOnly: mp?.readOnly });
+    // spec/pods.md: a mount may carry its volume inline (appVolume), private to this app.
+    wanted.push({ volume: m.volume, path: mp?.path ?? m.path, readOnly: mp?.readOnly, ...(m.appVolume === undefined ? {} : { inline: m.appVolume }) });
   }
   for (const mp of mountPoints) {
     if (wanted.some((w) => w.path === mp.path)) continue;
@@ -140,12 +141,13 @@ async function appMounts(
   }
   const out: PlanMount[] = [];
   for (const w of wanted) {
-    const v = volumes.get(w.volume);
+    const v = w.inline ?? volumes.get(w.volume);
     if (v === undefined) throw invalid(`app ${appName}: mount point ${w.path} needs volume "${w.volume}", which the pod does not have`);
-    let source = sources.get(v.name);
+    const key = w.inline === undefined ? v.name : `${appName}/${v.name}`;
+    let source = sources.get(key);
     if (source === undefined) {
-      source = await volumeSource(store, pod.uuid, v);
-      sources.set(v.name, source);
+      source = await volumeSource(store, pod.uuid, w.inline === undefined ? v : { ...v, name: `.app-${appName}/${v.name}` });
+      sources.set(key, source);
     }
     const isDir = (await stat(source)).isDirectory();
     const target = await prepareMountTarget(rootfs, w.path, isDir, `app ${appName}: volume ${v.name}`);

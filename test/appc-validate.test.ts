@@ -815,6 +815,41 @@ ok('pod', 'PodManifest keys in any case', { ACKIND: 'PodManifest', ACVERSION: '0
 bad('pod', 'NAME "A"', { ACKIND: 'PodManifest', ACVERSION: '0.8.11', APPS: [{ NAME: 'A', IMAGE: { ID: 'sha512-a' } }] }, 'apps[0].name');
 
 // ---------------------------------------------------------------------------------------------
+// Hostile manifests (issue 5): what the tables above left out; the error names the field.
+
+for (const n of ['a', '0', 'a.b~c_d', `example.com/${'a'.repeat(5000)}`]) ok('image', `name ${n.length > 40 ? `of ${n.length} characters` : n}`, image({ name: n }));
+for (const [what, n] of [
+  ['a number', 1],
+  ['null', null],
+  ['an object', {}],
+  ['with a trailing newline', 'example.com/app\n'],
+  ['with a non-ASCII letter', 'exämple.com/app'],
+  ['with a space', 'example.com/my app'],
+  ['with a port', 'example.com:8080/app'],
+  ['with a capital inside', 'example.com/myApp'],
+] as const) {
+  bad('image', `name ${what}`, image({ name: n }), 'name');
+}
+bad('image', 'acKind null', image({ acKind: null }), 'acKind');
+bad('image', 'os Linux (capitalised)', withLabels({ name: 'os', value: 'Linux' }), 'labels[0].value');
+bad('image', 'linux with an empty arch', osArch('linux', ''), 'labels[1].value');
+bad('image', 'freebsd/arm64', osArch('freebsd', 'arm64'), 'labels[1].value');
+bad('image', 'duplicate version label', withLabels({ name: 'version', value: '1' }, { name: 'version', value: '2' }), 'labels[1].name');
+ok('image', 'label value null (Go reads "")', withLabels({ name: 'version', value: null }));
+bad('image', 'exec with a number argument', withApp({ exec: ['/bin/x', 1] }), 'app.exec[1]');
+bad('image', 'app a string', image({ app: 'x' }), 'app');
+bad('image', 'app an array', image({ app: [] }), 'app');
+bad('image', 'annotation value a number', withAnnotations({ name: 'a', value: 1 }), 'annotations[0].value');
+bad('image', 'dependencies an object', image({ dependencies: {} }), 'dependencies');
+bad('image', 'pathWhitelist a string', image({ pathWhitelist: '/x' }), 'pathWhitelist');
+bad('image', 'supplementaryGIDs a number', withApp({ supplementaryGIDs: 1 }), 'app.supplementaryGIDs');
+bad('image', 'environment value a number', env({ name: 'A', value: 1 }), 'app.environment[0].value');
+badIso('os/linux/oom-score-adj', '5', '.value');
+badIso('os/linux/capabilities-retain-set', [], '.value');
+okIso('resource/memory', { limit: 1 });
+okIso('resource/memory', { limit: '1Ki' });
+
+// ---------------------------------------------------------------------------------------------
 // Running the table
 
 const jsonText = (doc: unknown): string => (typeof doc === 'object' && doc !== null && 'raw' in doc ? (doc as Raw).raw : JSON.stringify(doc));

@@ -620,7 +620,7 @@ t.test('limits', async (t) => {
   await refused(t, gz, /^rootfs\/bomb: more than 8388608 bytes of uncompressed data \(limit\)/, { maxBytes: 8 * 1024 * 1024 });
 
   const many = gen({ entries: [...base, ...Array.from({ length: 20 }, (_, i) => ({ name: `rootfs/f${i}`, data: 'x' }))] });
-  await refused(t, many.file, /^rootfs\/f7: more than 10 entries \(limit\)/, { maxEntries: 10 });
+  await refused(t, many.file, /^rootfs\/f8: more than 10 entries \(limit\)/, { maxEntries: 10 });
 
   const deep = gen({ entries: [...base, { name: `rootfs/${Array.from({ length: 12 }, () => 'd').join('/')}`, data: 'x' }] });
   await refused(t, deep.file, /^rootfs\/d\/.*: name deeper than 10 components \(limit\)/, { maxPathDepth: 10 });

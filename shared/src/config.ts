@@ -3,7 +3,9 @@
  *
  * Syntax: one `key = value` per line; blank lines and lines starting with `#` are ignored;
  * whitespace around key and value is trimmed; a later key overrides an earlier one. A line
- * without `=` is an error naming the file and line.
+ * without `=` is an error naming the file and line, and so is a key Jetpack does not know (one
+ * that is neither in {@link defaults}, nor in {@link KNOWN_KEYS}, nor under an {@link OPEN_PREFIXES}
+ * prefix) and a limit key whose value is not a size.
  *
  * The file is found by `-config=PATH` (`--config`), then `$JETPACK_CONF`, then the platform
  * default: `/usr/local/etc/jetpack.conf` on FreeBSD, `/etc/jetpack.conf` on Linux. A missing file at
@@ -35,7 +37,44 @@ export function defaults(platform: NodeJS.Platform = process.platform): Array<[s
     ['ace.dns-servers', ''],
     ['mds.port', '1104'],
     ['debug', 'off'],
+    // Limits on imported archives (archive/extract.ts Limits), sizes with an optional K/M/G/T suffix.
+    ['images.import.maxBytes', '64G'],
+    ['images.import.maxTrailingBytes', '1M'],
+    ['images.import.maxEntries', '10000000'],
+    ['images.import.maxPathDepth', '256'],
+    ['images.import.maxPathLength', '4096'],
   ];
+}
+
+/** Keys read by some command that have no default (besides those under {@link OPEN_PREFIXES}). */
+export const KNOWN_KEYS: readonly string[] = ['jail.interface.address'];
+
+/**
+ * Prefixes under which any key is accepted: ZFS properties (`root.zfs.`, `images.zfs.`,
+ * `pods.zfs.`), jail(8) parameters (`ace.jailConf.`), and the families other commands extend
+ * (`mds.`, `jail.`).
+ */
+export const OPEN_PREFIXES: readonly string[] = ['root.zfs.', 'images.zfs.', 'pods.zfs.', 'ace.jailConf.', 'mds.', 'jail.'];
+
+/** Whether Jetpack knows `key` (see {@link parseConfig}). */
+export function isKnownKey(key: string): boolean {
+  return defaults().some(([k]) => k === key) || KNOWN_KEYS.includes(key) || OPEN_PREFIXES.some((p) => key.startsWith(p) && key.length > p.length);
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Parse a size: a whole number with an optional K, M, G or T suffix (powers of 1024, any case); null if malformed. */
+export function parseSize(value: string): number | null {
+  const m = /^([0-9]{1,16})\s*([kmgt]?)$/i.exec(value);
+  if (m === null) return null;
+  const n = Number(m[1]) * (SIZE_UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Check a value for keys with a syntax: the `images.import.*` limits are sizes. Returns the broken rule, or null. */
+function valueError(key: string, value: string): string | null {
+  if (key.startsWith('images.import.') && parseSize(value) === null) return 'must be a whole number, optionally followed by K, M, G or T';
+  return null;
 }
 
 /** The platform's default configuration path. */
@@ -53,7 +92,11 @@ export function parseConfig(text: string, source: string): Array<[string, string
     if (eq <= 0) throw new JetpackError('config', `${source}:${i + 1}: expected "key = value", got "${line}"`);
     const key = line.slice(0, eq).trim();
     if (!/^[A-Za-z0-9_.\-/]+$/.test(key)) throw new JetpackError('config', `${source}:${i + 1}: bad key "${key}"`);
-    out.push([key, line.slice(eq + 1).trim()]);
+    if (!isKnownKey(key)) throw new JetpackError('config', `${source}:${i + 1}: unknown key "${key}" (see jetpack.conf(5))`);
+    const value = line.slice(eq + 1).trim();
+    const bad = valueError(key, value);
+    if (bad !== null) throw new JetpackError('config', `${source}:${i + 1}: ${key} = ${value}: ${bad}`);
+    out.push([key, value]);
   });
   return out;
 }
@@ -62,7 +105,8 @@ export function parseConfig(text: string, source: string): Array<[string, string
  * Load the effective configuration.
  * @param explicit the `-config=PATH` argument, if given
  * @param overrides `key=value` pairs applied last (e.g. from tests or `-o`)
- * @throws JetpackError('config') when an explicitly named file is missing or a line is malformed
+ * @throws JetpackError('config') when an explicitly named file is missing, a line is malformed,
+ *   a key is unknown or a limit is not a size
  */
 export function loadConfig(explicit?: string, overrides: Array<[string, string]> = []): Config {
   const values = new Map<string, string>(defaults());
@@ -79,7 +123,12 @@ export function loadConfig(explicit?: string, overrides: Array<[string, string]>
     }
   }
   if (text !== null) for (const [k, v] of parseConfig(text, path)) values.set(k, v);
-  for (const [k, v] of overrides) values.set(k, v);
+  for (const [k, v] of overrides) {
+    if (!isKnownKey(k)) throw new JetpackError('config', `override: unknown key "${k}" (see jetpack.conf(5))`);
+    const bad = valueError(k, v);
+    if (bad !== null) throw new JetpackError('config', `override: ${k} = ${v}: ${bad}`);
+    values.set(k, v);
+  }
   return { path: text === null ? null : path, values };
 }
 
@@ -91,6 +140,14 @@ export function get(config: Config, key: string): string {
 /** A boolean key: on/yes/true/1 are true. */
 export function flag(config: Config, key: string): boolean {
   return ['on', 'yes', 'true', '1'].includes(get(config, key).toLowerCase());
+}
+
+/** A size key (see {@link parseSize}); a value that is not a size (only possible for a default) is an error. */
+export function size(config: Config, key: string): number {
+  const v = get(config, key);
+  const n = parseSize(v);
+  if (n === null) throw new JetpackError('config', `${config.path ?? 'configuration'}: ${key} = ${v}: must be a whole number, optionally followed by K, M, G or T`);
+  return n;
 }
 
 /** All `prefix.*` keys with the prefix removed, e.g. `images.zfs.` → `{atime: 'off'}`. */

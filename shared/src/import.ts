@@ -9,6 +9,10 @@
  *
  * Nothing is visible until the image is complete (store.ts § visibility); a failure or SIGINT/SIGTERM
  * removes what was made, and an import killed outright leaves a directory `gc` removes.
+ *
+ * The archive limits (total uncompressed size, trailing bytes, entries, path depth and length) come
+ * from the `images.import.*` keys of jetpack.conf. Warnings (skipped device nodes, xattrs, sockets)
+ * are printed only when the import succeeds, never before a refusal.
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -17,10 +21,11 @@ import type { Readable } from 'node:stream';
 import { parseImageManifest } from './appc/validate.js';
 import { AC_VERSION } from './appc/types.js';
 import { decompress } from './archive/decompress.js';
-import { extractAci, extractRootfsTarball } from './archive/extract.js';
+import { extractAci, extractRootfsTarball, type Limits, type Warn } from './archive/extract.js';
 import { packAci } from './archive/pack.js';
 import { openSource } from './archive/source.js';
 import { cleanupOnSignal } from './cli.js';
+import { size as sizeKey, type Config } from './config.js';
 import { invalid } from './errors.js';
 import type { Image, Store } from './store/store.js';
 
@@ -65,11 +70,29 @@ function completeManifest(bytes: Buffer, source: string): Buffer {
   return Buffer.from(`${JSON.stringify(obj, null, 2)}\n`);
 }
 
+/** The archive limits set in the configuration (jetpack.conf(5) `images.import.*`). */
+export function importLimits(config: Config): Limits {
+  return {
+    maxBytes: sizeKey(config, 'images.import.maxBytes'),
+    maxTrailingBytes: sizeKey(config, 'images.import.maxTrailingBytes'),
+    maxEntries: sizeKey(config, 'images.import.maxEntries'),
+    maxPathDepth: sizeKey(config, 'images.import.maxPathDepth'),
+    maxPathLength: sizeKey(config, 'images.import.maxPathLength'),
+  };
+}
+
 /**
  * Import ARCHIVE (and MANIFEST) into the store.
  * @throws JetpackError('invalid') for a broken or hostile archive or an invalid manifest (the store is left as it was)
  */
-export async function importImage(store: Store, archive: string, manifestLocation?: string): Promise<ImportResult> {
+export async function importImage(store: Store, archive: string, manifestLocation?: string, warn?: Warn): Promise<ImportResult> {
+  const limits = importLimits(store.config);
+  // Held until the image is published: a refused archive prints its one-line error and nothing else.
+  const warnings: string[] = [];
+  const hold: Warn = (m) => warnings.push(m);
+  const flush = (): void => {
+    for (const m of warnings) (warn ?? ((x: string) => process.stderr.write(`warning: ${x}\n`)))(m);
+  };
   await store.gc();
   const uuid = randomUUID();
   const dir = store.layout.imageDir(uuid);
@@ -94,7 +117,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       let manifestBytes: Buffer;
       if (manifestLocation === undefined) {
         const { stream } = await decompress(await open(archive), archive);
-        const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar` });
+        const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar`, limits, warn: hold });
         ({ id, size } = r);
         manifestBytes = r.manifest;
         parseImageManifest(manifestBytes, `${archive}: manifest`);
@@ -102,8 +125,8 @@ export async function importImage(store: Store, archive: string, manifestLocatio
         const given = parseImageManifest(completeManifest(await readLocation(manifestLocation), manifestLocation), manifestLocation);
         manifestBytes = Buffer.from(`${JSON.stringify(given, null, 2)}\n`);
         const { stream } = await decompress(await open(archive), archive);
-        await extractRootfsTarball(stream, store.layout.imageRootfs(uuid));
-        ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`)));
+        await extractRootfsTarball(stream, store.layout.imageRootfs(uuid), limits, hold);
+        ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`), { warn: hold }));
       }
       const manifest = parseImageManifest(manifestBytes, 'manifest');
       if ((manifest.dependencies ?? []).length > 0) {
@@ -115,11 +138,13 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       const existing = await store.imageById(id);
       if (existing !== null) {
         await discard();
+        flush();
         return { image: existing, existing: true };
       }
       await store.driver.sealImage(uuid);
       const res = await store.publishImage({ uuid, id, origin: archive, timestamp: new Date().toISOString(), size });
       await unlink(`${dir}/.importing`).catch(() => undefined);
+      flush();
       return res;
     }, discard, abort);
   } catch (err) {

@@ -25,8 +25,12 @@
  * numbers, signed or unsigned header checksums) and is strict where Go is lenient.
  *
  * ## Rules (any breach: JetpackError('invalid') `<entry name>: <rule>`; reading stops at once)
- *  - Names: `./` and `.` components are dropped; a name must be relative, must not contain a `..`
- *    component or an empty component (`//`), must be valid UTF-8, and must respect the limits.
+ *  - Names: `./` and `.` components are dropped; a name must be relative (no leading `/`, however
+ *    many), must not contain a `..` component or an empty component (`//`), no component may be
+ *    longer than NAME_MAX (255 bytes), and it must respect the limits. Names are byte strings:
+ *    never decoded, so names that are not UTF-8 are extracted as the same bytes, and two names
+ *    differing only in such bytes stay two files. Exception: a rootfs tarball (repacked by pack.ts,
+ *    which writes UTF-8 names) must have UTF-8 names and symlink targets.
  *  - ACI top level: only `manifest` (a regular file, kept in memory and returned, not extracted
  *    into the rootfs) and `rootfs` / `rootfs/...`; an explicit `rootfs` directory entry is
  *    required (as actool requires); `rootfs/manifest` is an ordinary file of the rootfs.
@@ -39,11 +43,17 @@
  *    in-container paths): they are created, never followed.
  *  - Hardlinks must name (relatively, `..`-free) a regular file extracted earlier by this archive,
  *    under `rootfs/` for an ACI: not `manifest`, not a missing path, not a symlink or directory.
- *  - Devices and FIFOs are skipped with a warning (the path still counts as taken).
+ *  - Devices and FIFOs are skipped with a warning (the path still counts as taken): never created,
+ *    as a device node in an image would be a way to the host's devices.
  *  - Entry types other than file, hardlink, symlink, directory, device and FIFO (e.g. GNU sparse
- *    files, volume headers) are refused; PAX global headers are ignored (as rkt does).
+ *    files: old type `S` and the PAX GNU.sparse.* formats 0.0, 0.1 and 1.0; volume headers) are
+ *    refused; PAX global headers are ignored (as rkt does).
  *  - The archive must end with the end-of-archive zero block(s); bytes after them are hashed and
- *    kept but not parsed.
+ *    kept but not parsed, up to maxTrailingBytes (default 1 MiB).
+ *  - A name the host cannot take (ENAMETOOLONG: the image directory counts towards PATH_MAX) is
+ *    refused like a broken rule.
+ * Warnings (skipped devices, xattrs) are held back and delivered only when the whole archive was
+ * read without error, so they never precede a refusal.
  * As a second line of defence on disk: files are created with O_CREAT|O_EXCL|O_NOFOLLOW, every
  * directory is checked with realpath() before anything is created in it, and xattrs are only set
  * on files and directories whose real path is still where the model says.
@@ -82,6 +92,8 @@ export interface Limits {
   maxManifestBytes?: number;
   /** Maximum size of one PAX extended header or GNU long name body, in bytes. Default 1 MiB. */
   maxMetaBytes?: number;
+  /** Maximum bytes after the end-of-archive blocks (kept and hashed, never parsed). Default 1 MiB. */
+  maxTrailingBytes?: number;
 }
 
 /** The defaults of {@link Limits}. */
@@ -92,6 +104,7 @@ export const DEFAULT_LIMITS: Readonly<Required<Limits>> = Object.freeze({
   maxPathLength: 4096,
   maxManifestBytes: 4 * 1024 ** 2,
   maxMetaBytes: 1024 ** 2,
+  maxTrailingBytes: 1024 ** 2,
 });
 
 const withDefaults = (limits?: Limits): Required<Limits> => ({
@@ -101,7 +114,11 @@ const withDefaults = (limits?: Limits): Required<Limits> => ({
   maxPathLength: limits?.maxPathLength ?? DEFAULT_LIMITS.maxPathLength,
   maxManifestBytes: limits?.maxManifestBytes ?? DEFAULT_LIMITS.maxManifestBytes,
   maxMetaBytes: limits?.maxMetaBytes ?? DEFAULT_LIMITS.maxMetaBytes,
+  maxTrailingBytes: limits?.maxTrailingBytes ?? DEFAULT_LIMITS.maxTrailingBytes,
 });
+
+/** The longest path component Linux and FreeBSD file systems take (NAME_MAX). */
+export const NAME_MAX = 255;
 
 /** Where warnings go (skipped devices, skipped xattrs). Default: one line on stderr. */
 export type Warn = (message: string) => void;
@@ -174,7 +191,12 @@ interface Pending {
   gid?: number;
   mtime?: number;
   xattrs: Map<string, Buffer>;
-  sparse: boolean;
+  /** GNU.sparse.* records seen: the sparse format ('0.0', '0.1', '1.0', …), else null. */
+  sparse: string | null;
+  /** GNU.sparse.name (format 1.0: the real name behind `GNUSparseFile.N/…`), for messages. */
+  sparseName?: Buffer;
+  sparseMajor?: string;
+  sparseMinor?: string;
   /** Name of the (last) extended header, for messages. */
   from: string;
 }
@@ -186,6 +208,19 @@ const ZERO_BLOCK = Buffer.alloc(BLOCK);
 export function showName(name: string): string {
   // eslint-disable-next-line no-control-regex
   return /[\x00-\x1f\x7f]/.test(name) || name === '' ? JSON.stringify(name) : name;
+}
+
+/**
+ * A printable form of an entry name held as a byte string (one character per byte, as decoded
+ * with `latin1`): the UTF-8 text when the bytes are UTF-8, else a quoted form with every byte
+ * outside printable ASCII written `\xNN`.
+ */
+export function showEntryName(name: string): string {
+  const bytes = Buffer.from(name, 'latin1');
+  if (isUtf8(bytes)) return showName(bytes.toString('utf8'));
+  let out = '"';
+  for (const b of bytes) out += b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return `${out}"`;
 }
 
 const cstring = (field: Buffer): Buffer => {
@@ -241,7 +276,8 @@ const utf8 = (bytes: Buffer, what: string): string => {
 /**
  * Parse a PAX extended header body (records `"<len> <key>=<value>\n"`, binary-safe) into `p`.
  * Keys used: path, linkpath, size, uid, gid, mtime, SCHILY.xattr.*, LIBARCHIVE.xattr.*; GNU.sparse.*
- * marks a sparse file (refused). Others (atime, uname, comments, …) are ignored.
+ * marks a sparse file (refused). Others (atime, uname, comments, …) are ignored. Path values are
+ * kept as bytes (POSIX says UTF-8, but `hdrcharset=BINARY` and real archives carry any bytes).
  */
 function parsePax(body: Buffer, p: Pending): void {
   let pos = 0;
@@ -287,7 +323,12 @@ function parsePax(body: Buffer, p: Pending): void {
       // SCHILY records (binary, exact) win over libarchive's base64 copy of the same xattr.
       if (!p.xattrs.has(name)) p.xattrs.set(name, Buffer.from(text(), 'base64'));
     } else if (key.startsWith('GNU.sparse.')) {
-      p.sparse = true;
+      // GNU tar's PAX sparse formats: 0.0 (offset/numbytes records), 0.1 (map), 1.0 (major/minor,
+      // map in the data). Recognised only to be refused by name.
+      if (key === 'GNU.sparse.name') p.sparseName = Buffer.from(value);
+      else if (key === 'GNU.sparse.major') p.sparseMajor = text();
+      else if (key === 'GNU.sparse.minor') p.sparseMinor = text();
+      p.sparse = p.sparseMajor !== undefined ? `${p.sparseMajor}.${p.sparseMinor ?? '0'}` : key === 'GNU.sparse.map' ? '0.1' : (p.sparse ?? '0.0');
     }
   }
 }
@@ -310,7 +351,9 @@ class TarDecoder {
   private meta: Buffer[] = [];
   private pending: Pending | null = null;
   private headers = 0;
-  /** Name of the entry being read or last read, for messages. */
+  /** Bytes seen after the end-of-archive blocks. */
+  private trailing = 0;
+  /** Name of the entry being read or last read (a byte string), for messages. */
   current = '';
 
   constructor(
@@ -319,7 +362,7 @@ class TarDecoder {
   ) {}
 
   private fail(rule: string): never {
-    throw invalid(`${this.current === '' ? 'archive' : showName(this.current)}: ${rule}`);
+    throw invalid(`${this.current === '' ? 'archive' : showEntryName(this.current)}: ${rule}`);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -328,6 +371,11 @@ class TarDecoder {
     while (pos < len) {
       switch (this.state) {
         case 'done':
+          // Kept and hashed by the caller, never parsed; bounded so a huge tail is not stored.
+          this.trailing += len - pos;
+          if (this.trailing > this.limits.maxTrailingBytes) {
+            throw invalid(`archive: more than ${this.limits.maxTrailingBytes} bytes after the end-of-archive blocks (limit)`);
+          }
           return;
         case 'header':
         case 'zero': {
@@ -420,9 +468,9 @@ class TarDecoder {
       return;
     }
     if (this.state === 'zero') this.fail('data after an end-of-archive block');
-    if (++this.headers > this.limits.maxEntries) this.fail(`more than ${this.limits.maxEntries} entries (limit)`);
+    this.headers++;
     if (!checksumOk(block)) {
-      this.current = cstring(block.subarray(0, 100)).toString('utf8');
+      this.current = cstring(block.subarray(0, 100)).toString('latin1');
       this.fail(`bad tar header checksum at entry ${this.headers}`);
     }
     const typeflag = String.fromCharCode(block[156] ?? 0);
@@ -435,15 +483,11 @@ class TarDecoder {
       if (prefix.length > 0) rawName = Buffer.concat([prefix, Buffer.from('/'), rawName]);
     }
     const p = this.pending;
-    let name: string;
-    try {
-      const longName = p?.path ?? p?.gnuPath;
-      name = longName !== undefined ? utf8(longName, 'extended name') : utf8(rawName, 'name');
-    } catch (err) {
-      this.current = rawName.toString('utf8');
-      return this.fail(errorMessage(err));
-    }
+    // Names and link names are byte strings (one char per byte): never decoded, so two names that
+    // differ only in bytes that are not UTF-8 stay two names.
+    const name = (p?.path ?? p?.gnuPath ?? rawName).toString('latin1');
     this.current = name;
+    if (this.headers > this.limits.maxEntries) this.fail(`more than ${this.limits.maxEntries} entries (limit)`);
     let size: number;
     let mode: number;
     let uid: number;
@@ -468,7 +512,7 @@ class TarDecoder {
         this.setBody(size, 'skip');
         return;
       }
-      this.pending ??= { xattrs: new Map(), sparse: false, from: name };
+      this.pending ??= { xattrs: new Map(), sparse: null, from: name };
       this.pending.from = name;
       this.metaType = typeflag;
       this.meta = [];
@@ -477,15 +521,13 @@ class TarDecoder {
       return;
     }
 
-    let linkname: string;
-    try {
-      const longLink = p?.linkpath ?? p?.gnuLinkpath;
-      linkname = longLink !== undefined ? utf8(longLink, 'extended link name') : utf8(cstring(block.subarray(157, 257)), 'link name');
-    } catch (err) {
-      return this.fail(errorMessage(err));
-    }
+    const linkname = (p?.linkpath ?? p?.gnuLinkpath ?? cstring(block.subarray(157, 257))).toString('latin1');
     this.pending = null;
-    if (p?.sparse) this.fail('sparse files are not supported');
+    if (p?.sparse != null) {
+      if (p.sparseName !== undefined) this.current = p.sparseName.toString('latin1');
+      this.fail(`sparse files are not supported (GNU sparse format ${p.sparse})`);
+    }
+    if (typeflag === 'S') this.fail('sparse files are not supported (old GNU sparse entry, type "S")');
     let kind: Entry['kind'];
     switch (typeflag) {
       case '0':
@@ -570,19 +612,21 @@ const sameXattrs = (a: Map<string, Buffer>, b: Map<string, Buffer>): boolean =>
   a.size === b.size && [...a].every(([k, v]) => b.get(k)?.equals(v) === true);
 
 /**
- * Split and check a name: drop `.` components and one trailing `/`; refuse absolute names, `..`
- * and empty components, and names beyond the limits. Returns the components ([] for the root).
+ * Split and check a name (a byte string): drop `.` components and one trailing `/`; refuse
+ * absolute names, `..` and empty components, components longer than NAME_MAX, and names beyond
+ * the limits. Returns the components ([] for the root).
  * @throws Error with the broken rule as message.
  */
 function components(name: string, limits: Required<Limits>): string[] {
   if (name === '') throw new Error('empty name');
-  if (Buffer.byteLength(name) > limits.maxPathLength) throw new Error(`name longer than ${limits.maxPathLength} bytes (limit)`);
+  if (name.length > limits.maxPathLength) throw new Error(`name longer than ${limits.maxPathLength} bytes (limit)`);
   if (name.startsWith('/')) throw new Error('absolute name');
   const parts = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
   const out: string[] = [];
   for (const part of parts) {
     if (part === '..') throw new Error('name climbs out with ".."');
     if (part === '') throw new Error('empty path component ("//")');
+    if (part.length > NAME_MAX) throw new Error(`path component longer than ${NAME_MAX} bytes (NAME_MAX)`);
     if (part !== '.') out.push(part);
   }
   if (out.length > limits.maxPathDepth) throw new Error(`name deeper than ${limits.maxPathDepth} components (limit)`);
@@ -604,7 +648,8 @@ interface ExtractorOptions {
 }
 
 class Extractor implements EntrySink {
-  private rootReal = '';
+  /** The real path of the root, as bytes. */
+  private rootReal = Buffer.alloc(0);
   /** The path model: key (components joined with `/`, '' = root) → what this archive put there. */
   private readonly nodes = new Map<string, NodeType>();
   /** Directory keys whose real path was checked on disk. */
@@ -622,16 +667,17 @@ class Extractor implements EntrySink {
 
   async init(): Promise<void> {
     await mkdir(this.opt.root, { recursive: true });
-    this.rootReal = await realpath(this.opt.root);
+    this.rootReal = await realpath(this.opt.root, { encoding: 'buffer' });
     this.verified.add('');
   }
 
-  private abs(key: string): string {
-    return key === '' ? this.rootReal : `${this.rootReal}/${key}`;
+  /** The host path of a key, as bytes (keys are byte strings: names are never decoded). */
+  private abs(key: string): Buffer {
+    return key === '' ? this.rootReal : Buffer.concat([this.rootReal, Buffer.from(`/${key}`, 'latin1')]);
   }
 
   private refuse(entry: Entry | string, rule: string): never {
-    throw invalid(`${showName(typeof entry === 'string' ? entry : entry.name)}: ${rule}`);
+    throw invalid(`${showEntryName(typeof entry === 'string' ? entry : entry.name)}: ${rule}`);
   }
 
   /** Wrap a filesystem failure so it names the entry. */
@@ -640,7 +686,10 @@ class Extractor implements EntrySink {
       return await op();
     } catch (err) {
       if (err instanceof JetpackError) throw err;
-      throw new JetpackError('internal', `${showName(entry.name)}: ${errorMessage(err)}`);
+      // The name passed every rule of the archive but is too long for this host's paths (the
+      // image directory prefix counts towards PATH_MAX): a bad archive here, not a crash.
+      if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') this.refuse(entry, 'name too long for the file system (ENAMETOOLONG)');
+      throw new JetpackError('internal', `${showEntryName(entry.name)}: ${errorMessage(err)}`);
     }
   }
 
@@ -648,20 +697,21 @@ class Extractor implements EntrySink {
   private async verifyDir(entry: Entry, key: string): Promise<void> {
     if (this.verified.has(key)) return;
     const abs = this.abs(key);
-    let real: string;
+    let real: Buffer;
     try {
-      real = await realpath(abs);
+      real = await realpath(abs, { encoding: 'buffer' });
     } catch (err) {
-      throw new JetpackError('internal', `${showName(entry.name)}: ${errorMessage(err)}`);
+      if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') this.refuse(entry, 'name too long for the file system (ENAMETOOLONG)');
+      throw new JetpackError('internal', `${showEntryName(entry.name)}: ${errorMessage(err)}`);
     }
-    if (real !== abs) this.refuse(entry, `refusing to write through ${showName(key)}, which resolves to ${real}`);
+    if (!real.equals(abs)) this.refuse(entry, `refusing to write through ${showEntryName(key)}, which resolves to ${showEntryName(real.toString('latin1'))}`);
     const st = await lstat(abs);
-    if (!st.isDirectory()) this.refuse(entry, `refusing to write under ${showName(key)}, which is not a directory on disk`);
+    if (!st.isDirectory()) this.refuse(entry, `refusing to write under ${showEntryName(key)}, which is not a directory on disk`);
     this.verified.add(key);
   }
 
   /** Make room at `abs` for a new non-directory: an existing non-directory that this archive did not create is replaced (never followed). */
-  private async clearSpot(entry: Entry, abs: string): Promise<void> {
+  private async clearSpot(entry: Entry, abs: Buffer): Promise<void> {
     const st = await lstat(abs).catch(() => null);
     if (st === null) return;
     if (st.isDirectory()) this.refuse(entry, 'a directory already exists at this path on disk');
@@ -690,8 +740,8 @@ class Extractor implements EntrySink {
       const key = comps.slice(0, i).join('/');
       const node = this.nodes.get(key);
       if (node === undefined) missing.push(key);
-      else if (node === 'symlink') this.refuse(entry, `parent ${showName(key)} is a symlink`);
-      else if (node !== 'dir' && node !== 'implied') this.refuse(entry, `parent ${showName(key)} is not a directory`);
+      else if (node === 'symlink') this.refuse(entry, `parent ${showEntryName(key)} is a symlink`);
+      else if (node !== 'dir' && node !== 'implied') this.refuse(entry, `parent ${showEntryName(key)} is not a directory`);
     }
     for (const key of missing) {
       const parent = key.includes('/') ? key.slice(0, key.lastIndexOf('/')) : '';
@@ -728,6 +778,12 @@ class Extractor implements EntrySink {
       return this.refuse(entry, errorMessage(err));
     }
     if (entry.name.endsWith('/') && entry.kind !== 'dir') this.refuse(entry, 'name ends with "/" but the entry is not a directory');
+    if (this.opt.mode === 'rootfs') {
+      // A rootfs tarball is repacked into an ACI (pack.ts), which writes UTF-8 names only: refuse
+      // here, naming the entry, rather than after extraction.
+      if (!isUtf8(Buffer.from(entry.name, 'latin1'))) this.refuse(entry, 'name is not valid UTF-8 (a rootfs tarball is repacked, which needs UTF-8 names)');
+      if (entry.kind === 'symlink' && !isUtf8(Buffer.from(entry.linkname, 'latin1'))) this.refuse(entry, 'symlink target is not valid UTF-8 (a rootfs tarball is repacked, which needs UTF-8 names)');
+    }
 
     if (this.opt.mode === 'aci') {
       if (comps.length === 0) {
@@ -780,7 +836,7 @@ class Extractor implements EntrySink {
       case 'fifo':
         await this.parents(entry, comps);
         this.nodes.set(key, 'special');
-        this.opt.warn(`${showName(entry.name)}: ${entry.kind === 'fifo' ? 'FIFO' : `${entry.kind} device`} skipped`);
+        this.opt.warn(`${showEntryName(entry.name)}: ${entry.kind === 'fifo' ? 'FIFO' : `${entry.kind} device`} skipped`);
         return;
     }
   }
@@ -833,13 +889,13 @@ class Extractor implements EntrySink {
       if (target.endsWith('/')) throw new Error('ends with "/"');
       tcomps = components(target, this.opt.limits);
     } catch (err) {
-      return this.refuse(entry, `hardlink target ${showName(target)}: ${errorMessage(err)}`);
+      return this.refuse(entry, `hardlink target ${showEntryName(target)}: ${errorMessage(err)}`);
     }
     const tkey = tcomps.join('/');
     const underRootfs = this.opt.mode === 'rootfs' || (tcomps[0] === 'rootfs' && tcomps.length > 1);
     if (!underRootfs || this.nodes.get(tkey) !== 'file') {
       const where = this.opt.mode === 'aci' ? ' under rootfs/' : '';
-      this.refuse(entry, `hardlink target ${showName(target)} is not a regular file extracted earlier${where}`);
+      this.refuse(entry, `hardlink target ${showEntryName(target)} is not a regular file extracted earlier${where}`);
     }
     await this.parents(entry, comps);
     const abs = this.abs(key);
@@ -859,16 +915,16 @@ class Extractor implements EntrySink {
   private async beginSymlink(entry: Entry, key: string, comps: string[]): Promise<void> {
     const target = entry.linkname;
     if (target === '') this.refuse(entry, 'symlink with an empty target');
-    if (Buffer.byteLength(target) > this.opt.limits.maxPathLength) this.refuse(entry, `symlink target longer than ${this.opt.limits.maxPathLength} bytes (limit)`);
+    if (target.length > this.opt.limits.maxPathLength) this.refuse(entry, `symlink target longer than ${this.opt.limits.maxPathLength} bytes (limit)`);
     await this.parents(entry, comps);
     const abs = this.abs(key);
     await this.fs(entry, async () => {
       try {
-        await symlink(target, abs);
+        await symlink(Buffer.from(target, 'latin1'), abs);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         await this.clearSpot(entry, abs);
-        await symlink(target, abs);
+        await symlink(Buffer.from(target, 'latin1'), abs);
       }
       if (isRoot) await lchown(abs, entry.uid, entry.gid);
       await lutimes(abs, when(entry.mtime), when(entry.mtime));
@@ -940,7 +996,7 @@ class Extractor implements EntrySink {
         await lutimes(abs, when(meta.mtime), when(meta.mtime));
       } catch (err) {
         if (err instanceof JetpackError) throw err;
-        throw new JetpackError('internal', `${showName(key || '.')}: ${errorMessage(err)}`);
+        throw new JetpackError('internal', `${showEntryName(key || '.')}: ${errorMessage(err)}`);
       }
     }
   }
@@ -952,9 +1008,9 @@ class Extractor implements EntrySink {
       const abs = this.abs(key);
       // Only regular files and directories still really at their place in the tree.
       const st = await lstat(abs).catch(() => null);
-      const real = await realpath(abs).catch(() => null);
-      if (st === null || real !== abs || !(st.isFile() || st.isDirectory())) {
-        this.opt.warn(`${showName(name)}: xattrs not restored (not a regular file or directory inside the tree)`);
+      const real = await realpath(abs, { encoding: 'buffer' }).catch(() => null);
+      if (st === null || real === null || !real.equals(abs) || !(st.isFile() || st.isDirectory())) {
+        this.opt.warn(`${showEntryName(name)}: xattrs not restored (not a regular file or directory inside the tree)`);
         continue;
       }
       dump += `# file: ${dumpQuote(abs)}\n`;
@@ -993,7 +1049,7 @@ async function pump(
       const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
       size += chunk.length;
       if (size > limits.maxBytes) {
-        const who = decoder.current === '' ? 'archive' : showName(decoder.current);
+        const who = decoder.current === '' ? 'archive' : showEntryName(decoder.current);
         throw invalid(`${who}: more than ${limits.maxBytes} bytes of uncompressed data (limit)`);
       }
       if (onBytes === null) {
@@ -1021,7 +1077,7 @@ export interface AciDestination {
   /** Where to write the raw uncompressed tar, byte for byte (created or truncated). */
   tarPath: string;
   limits?: Limits;
-  /** Where warnings go (skipped devices, skipped xattrs); default stderr. */
+  /** Where warnings go (skipped devices, skipped xattrs); default stderr. They are held back and delivered only when the archive was read to its end without error. */
   warn?: Warn;
 }
 
@@ -1041,7 +1097,8 @@ export interface AciDestination {
  */
 export async function extractAci(tar: Readable, dest: AciDestination): Promise<{ id: string; size: number; manifest: Buffer }> {
   const limits = withDefaults(dest.limits);
-  const extractor = new Extractor({ mode: 'aci', root: dest.dir, limits, warn: dest.warn ?? stderrWarn });
+  const held: string[] = [];
+  const extractor = new Extractor({ mode: 'aci', root: dest.dir, limits, warn: (m) => held.push(m) });
   const decoder = new TarDecoder(limits, extractor);
   const hash = createHash('sha512');
   let raw: FileHandle;
@@ -1069,6 +1126,8 @@ export async function extractAci(tar: Readable, dest: AciDestination): Promise<{
   }
   const manifest = extractor.manifest ?? Buffer.alloc(0);
   await writeFile(`${dest.dir}/manifest`, manifest, { mode: 0o644, flag: fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW });
+  // Warnings never precede a refusal: only an archive read to its end gets them.
+  for (const m of held) (dest.warn ?? stderrWarn)(m);
   return { id: `sha512-${hash.digest('hex')}`, size, manifest };
 }
 
@@ -1081,13 +1140,14 @@ export async function extractAci(tar: Readable, dest: AciDestination): Promise<{
  * @param tar the uncompressed tar bytes.
  * @param rootfs the directory to fill (created if missing; expected empty).
  * @param limits see {@link Limits}.
- * @param warn where warnings go; default stderr.
+ * @param warn where warnings go; default stderr. Held back and delivered only on success.
  * @returns `size`: the uncompressed byte count.
  * @throws as {@link extractAci}.
  */
 export async function extractRootfsTarball(tar: Readable, rootfs: string, limits?: Limits, warn?: Warn): Promise<{ size: number }> {
   const lim = withDefaults(limits);
-  const extractor = new Extractor({ mode: 'rootfs', root: rootfs, limits: lim, warn: warn ?? stderrWarn });
+  const held: string[] = [];
+  const extractor = new Extractor({ mode: 'rootfs', root: rootfs, limits: lim, warn: (m) => held.push(m) });
   const decoder = new TarDecoder(lim, extractor);
   try {
     await extractor.init();
@@ -1096,5 +1156,6 @@ export async function extractRootfsTarball(tar: Readable, rootfs: string, limits
     throw new JetpackError('internal', `${rootfs}: ${errorMessage(err)}`);
   }
   const size = await pump(tar, decoder, extractor, lim, null);
+  for (const m of held) (warn ?? stderrWarn)(m);
   return { size };
 }

@@ -33,6 +33,7 @@ export function defaults(platform: NodeJS.Platform = process.platform): Array<[s
     ['images.zfs.atime', 'off'],
     ['images.zfs.compress', freebsd ? 'lz4' : 'on'],
     ['jail.interface', freebsd ? 'lo1' : 'jetpack0'],
+    ['jail.interface.address', '172.23.0.1/16'],
     ['jail.namePrefix', 'jetpack/'],
     ['ace.dns-servers', ''],
     ['mds.port', '1104'],
@@ -47,7 +48,7 @@ export function defaults(platform: NodeJS.Platform = process.platform): Array<[s
 }
 
 /** Keys read by some command that have no default (besides those under {@link OPEN_PREFIXES}). */
-export const KNOWN_KEYS: readonly string[] = ['jail.interface.address'];
+export const KNOWN_KEYS: readonly string[] = [];
 
 /**
  * Prefixes under which any key is accepted: ZFS properties (`root.zfs.`, `images.zfs.`,

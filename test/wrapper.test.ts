@@ -31,6 +31,18 @@ t.test('words and aliases', async (t) => {
     [['p', 'abc'], 'pod-show', ['abc']],
     [['pod', 'abc', 'ps'], 'pod-ps', ['abc']],
     [['pod', 'destroy', 'abc'], 'pod-destroy', ['abc']],
+    [['pod', 'abc', 'destroy', '-f'], 'pod-destroy', ['-f', 'abc']],
+    [['pod', 'destroy', 'abc', '--force'], 'pod-destroy', ['--force', 'abc']],
+    [['pod', 'abc', 'kill'], 'pod-kill', ['abc']],
+    [['pod', 'kill', 'abc', '-timeout=3'], 'pod-kill', ['-timeout=3', 'abc']],
+    [['pod', 'abc', 'kill', '-timeout', '3'], 'pod-kill', ['-timeout', '3', 'abc']],
+    [['pod', 'abc', 'console'], 'pod-console', ['abc']],
+    [['pod', 'abc', 'console', 'user'], 'pod-console', ['abc', 'user']],
+    [['pod', 'console', 'abc', '-app=web', 'user'], 'pod-console', ['-app=web', 'abc', 'user']],
+    [['pod', 'abc', 'ps', '-o', 'pid,comm'], 'pod-ps', ['abc', '-o', 'pid,comm']],
+    [['pod', 'top', 'abc', '-b', '-n', '1'], 'pod-top', ['abc', '-b', '-n', '1']],
+    [['pod', 'abc', 'killall', '-TERM', 'sleep'], 'pod-killall', ['abc', '-TERM', 'sleep']],
+    [['p', 'killall', 'abc', '-s', 'HUP', 'nginx'], 'pod-killall', ['abc', '-s', 'HUP', 'nginx']],
   ];
   for (const [words, command, args] of cases) t.same(translate(words), { command, args }, words.join(' '));
   t.throws(() => translate(['frobnicate']), { kind: 'usage', message: /Unknown command "frobnicate"/ });

@@ -286,3 +286,32 @@ export async function userNames(rootfs: string): Promise<Map<number, string>> {
   for (const e of text === undefined ? [] : parsePasswd(text)) if (!names.has(e.uid)) names.set(e.uid, e.name);
   return names;
 }
+
+/**
+ * The login shell of `uid` in the rootfs's own /etc/passwd (the 7th field of its first line), or
+ * undefined when it has no line or the field is empty (login(1) then uses /bin/sh). For `pod console`.
+ */
+export async function loginShell(rootfs: string, uid: number): Promise<string | undefined> {
+  const text = await readRootFile(rootfs, '/etc/passwd');
+  for (const f of text === undefined ? [] : records(text)) {
+    if (!f[0] || parseId(f[2]) !== uid || parseId(f[3]) === undefined) continue;
+    const shell = f[6]?.trim();
+    return shell ? shell : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The gids of the rootfs's /etc/group entries that list `name` among their members (4th field),
+ * in file order without repeats: the supplementary groups of a login (initgroups(3)).
+ */
+export async function memberGroups(rootfs: string, name: string): Promise<number[]> {
+  const text = await readRootFile(rootfs, '/etc/group');
+  const gids: number[] = [];
+  for (const f of text === undefined ? [] : records(text)) {
+    const gid = parseId(f[2]);
+    if (!f[0] || gid === undefined || gids.includes(gid)) continue;
+    if ((f[3] ?? '').split(',').map((m) => m.trim()).includes(name)) gids.push(gid);
+  }
+  return gids;
+}

@@ -17,6 +17,7 @@ import { goFlags, type CommandMain, type CommandResult } from '@jetpack/shared/c
 import { loadConfig } from '@jetpack/shared/config';
 import { JetpackError, usage } from '@jetpack/shared/errors';
 import { formatInfo } from '@jetpack/shared/format';
+import { mdsStatus } from '@jetpack/shared/mds';
 import { Store } from '@jetpack/shared/store/store';
 
 export const VERSION = '0.1.0';
@@ -48,11 +49,13 @@ Commands:
              -help                        Show detailed help
   pod POD show                            Display pod details
   pod POD run [-net=private|host]         Run pod's application
-  pod POD console [USER]                  Open console inside the pod (not available yet)
-  pod POD ps                              List pod's processes
-  pod POD top|killall [OPTIONS...]        Manage pod's processes (not available yet)
-  pod POD kill                            Kill running pod (not available yet)
+  pod POD console [USER]                  Open console inside the pod
+                  -app=NAME               App to open it in (default: the first)
+  pod POD ps|top|killall [OPTIONS...]     Manage pod's processes
+  pod POD kill                            Kill running pod
+               -timeout=10                Seconds between SIGTERM and SIGKILL
   pod POD destroy                         Destroy pod
+                  -f                      Kill it first if it runs
 Needs Explanation:
   ARCHIVE, MANIFEST  May be filesystem paths, URLs, or - for stdin.
             cp=PATH  This option can be given multiple times
@@ -87,6 +90,10 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   'pod-destroy': async () => (await import('@jetpack/pod-destroy')).main,
   'jail-run': async () => (await import('@jetpack/jail-run')).main,
   'pod-ps': async () => (await import('@jetpack/pod-ps')).main,
+  'pod-top': async () => (await import('@jetpack/pod-top')).main,
+  'pod-killall': async () => (await import('@jetpack/pod-killall')).main,
+  'pod-kill': async () => (await import('@jetpack/pod-kill')).main,
+  'pod-console': async () => (await import('@jetpack/pod-console')).main,
 };
 
 const IMAGE_VERBS = ['build', 'show', 'export', 'destroy'];
@@ -174,17 +181,39 @@ function translatePod(words: readonly string[]): Invocation {
     case 'run':
       return { command: 'jail-run', args: [...rest, pod] };
     case 'ps':
-      return { command: 'pod-ps', args: [pod, ...rest] };
-    case 'destroy':
-      return { command: 'pod-destroy', args: [pod, ...rest] };
-    case 'console':
     case 'top':
     case 'killall':
+      // OPTIONS after POD are ps(1)'s, top(1)'s, killall(1)'s: passed on as they are.
+      return { command: `pod-${b}`, args: [pod, ...rest] };
+    case 'console':
+      return { command: 'pod-console', args: optionsFirst(pod, rest, ['app'], []) };
     case 'kill':
-      throw new JetpackError('usage', `pod ${pod} ${b}: not available yet`);
+      return { command: 'pod-kill', args: optionsFirst(pod, rest, ['timeout'], []) };
+    case 'destroy':
+      return { command: 'pod-destroy', args: optionsFirst(pod, rest, [], ['f', 'force']) };
     default:
       throw usage(`pod ${pod} ${b}: unknown pod command (${POD_VERBS.join(', ')})`);
   }
+}
+
+/**
+ * The command's own options first, then POD and the other words: `pod POD kill -timeout=3` becomes
+ * `pod-kill -timeout=3 POD`, since the Go spelling (-timeout=3) is only understood before the
+ * first argument (cli.ts goFlags). `valued` options take a value (`-app=web` or `-app web`).
+ */
+function optionsFirst(pod: string, rest: readonly string[], valued: readonly string[], flags: readonly string[]): string[] {
+  const opts: string[] = [];
+  const words: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i] as string;
+    const m = /^--?([A-Za-z][A-Za-z0-9-]*)(=.*)?$/.exec(a);
+    if (m !== null && valued.includes(m[1] as string)) {
+      opts.push(a);
+      if (m[2] === undefined && rest[i + 1] !== undefined) opts.push(rest[++i] as string);
+    } else if (m !== null && m[2] === undefined && flags.includes(m[1] as string)) opts.push(a);
+    else words.push(a);
+  }
+  return [...opts, pod, ...words];
 }
 
 /** The wrapper's main: global options, then the words. */
@@ -213,8 +242,13 @@ export async function main(argv: string[]): Promise<CommandResult> {
     const store = new Store(config);
     if (inv.command === 'init') await store.driver.init();
     else await store.driver.check();
-    const info = { version: VERSION, config: config.path, store: { driver: store.driver.kind, root: store.layout.root }, values: Object.fromEntries(config.values) };
-    return json ? { json: info } : { json: info, human: formatInfo(VERSION, store.driver.describe(), config) };
+    const mds = await mdsStatus(config);
+    const info = { version: VERSION, config: config.path, store: { driver: store.driver.kind, root: store.layout.root }, mds, values: Object.fromEntries(config.values) };
+    const mdsLine: [string, string] = [
+      'Metadata service',
+      mds.up ? `up at ${mds.url ?? '?'} (pid ${mds.pid ?? '?'})` : `${mds.error ?? 'not running'}; start it with metadata-service`,
+    ];
+    return json ? { json: info } : { json: info, human: formatInfo(VERSION, [...store.driver.describe(), mdsLine], config) };
   }
   if (inv.command === 'test') {
     const { smokeTest } = await import('./smoke.js');

@@ -7,9 +7,17 @@
  * symlink(2), which fails with EEXIST for the loser of a race, so parallel imports of one archive
  * give one image. References between pods and images are guarded by a lock (proper-lockfile on
  * the store root), so an image can never be destroyed while a pod being created takes it.
+ *
+ * Crashes: every directory being made or destroyed holds its owner's pid in a marker
+ * (`.importing`, `.creating`, `.destroying`; a build pod's `.build`), so that `gc()`, which the
+ * next import or pod create runs, removes it as soon as that process is gone. The store lock and
+ * a pod's run lock record their holder's pid beside them (`LOCK.owner`): a lock whose holder was
+ * killed is taken over at once instead of after proper-lockfile's stale time.
  */
-import { mkdir, readdir, readFile, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { cleanupOnSignal } from '../cli.js';
 import type { ImageManifest, PodManifest } from '../appc/types.js';
 import { type Config, get, withPrefix } from '../config.js';
 import { conflict, invalid, JetpackError, notFound } from '../errors.js';
@@ -121,6 +129,62 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** The owner markers of image and pod directories (see gc). */
+const MARKERS = new Set(['.importing', '.creating', '.destroying', '.build']);
+
+/**
+ * Remove an image or pod directory, its owner markers last, so that a removal killed midway still
+ * leaves a directory whose owner gc can see is gone.
+ */
+async function removeOwned(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!MARKERS.has(name)) await removeTree(join(dir, name));
+  }
+  await removeTree(dir);
+}
+
+/** The pid in an owner marker file, or 0 when there is none (or it is not written yet). */
+async function ownerPid(path: string): Promise<number> {
+  const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : 0;
+}
+
+/**
+ * Take proper-lockfile's lock (mkdir(2) of `lockfilePath`), waiting up to `waitMs`, and record our
+ * pid in `lockfilePath.owner`. A waiter that finds the lock held and its recorded owner dead (the
+ * holder was killed) takes it over at once: it moves the owner file aside with rename(2), which
+ * only one waiter can do, checks that it still names the dead pid, and removes the lock directory.
+ * Without an owner file (a holder between mkdir and writing it) proper-lockfile's own rule stands:
+ * a lock not refreshed for `stale` ms is stale. Pids are those of one PID namespace, as for the
+ * markers of gc().
+ */
+async function lockOwned(target: string, lockfilePath: string, stale: number, waitMs: number): Promise<() => Promise<void>> {
+  const owner = `${lockfilePath}.owner`;
+  const end = Date.now() + waitMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      const release = await lockfile.lock(target, { lockfilePath, stale, retries: 0 });
+      await writeFile(owner, `${process.pid}\n`);
+      return async () => {
+        await unlink(owner).catch(() => undefined);
+        await release();
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > end) throw err;
+    }
+    const pid = await ownerPid(owner);
+    if (pid > 0 && !processAlive(pid)) {
+      const aside = `${owner}.${process.pid}`;
+      if (await rename(owner, aside).then(() => true, () => false)) {
+        if ((await ownerPid(aside)) === pid) await rmdir(lockfilePath).catch(() => undefined);
+        await unlink(aside).catch(() => undefined);
+        continue;
+      }
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
 export class Store {
   readonly layout: Layout;
   readonly driver: StoreDriver;
@@ -159,11 +223,7 @@ export class Store {
   /** Run `fn` holding the store's reference lock (pods ↔ images). */
   async withLock<T>(fn: () => Promise<T>): Promise<T> {
     await mkdir(this.layout.root, { recursive: true });
-    const release = await lockfile.lock(this.layout.lockTarget, {
-      lockfilePath: this.layout.lockFile,
-      stale: 30_000,
-      retries: { retries: 200, minTimeout: 10, maxTimeout: 250 },
-    });
+    const release = await lockOwned(this.layout.lockTarget, this.layout.lockFile, 30_000, 50_000);
     try {
       return await fn();
     } finally {
@@ -240,7 +300,7 @@ export class Store {
   /** Remove a staged or broken image's files and rootfs. */
   async discardImage(uuid: string): Promise<void> {
     await this.driver.destroyImageRootfs(uuid);
-    await removeTree(this.layout.imageDir(uuid));
+    await removeOwned(this.layout.imageDir(uuid));
   }
 
   /**
@@ -272,30 +332,56 @@ export class Store {
   }
 
   /**
-   * Remove what interrupted imports, pod creations and destroys left behind: image and pod
-   * directories without meta.json whose owner process (`.importing` / `.creating`) is gone, or that
-   * have no owner and are over a minute old. Returns the UUIDs removed.
+   * Remove what interrupted imports, builds, pod creations and destroys left behind: image and pod
+   * directories without meta.json whose owner process (`.importing`, `.creating`, `.destroying`)
+   * is gone, or that have no owner and are over a minute old; build pods whose image-build
+   * (`.build`) is gone; index links to no image. Best effort: what cannot be removed now (another
+   * gc is removing it) is left for later. Returns the UUIDs removed.
    */
   async gc(): Promise<string[]> {
     const removed: string[] = [];
-    const abandoned = async (dir: string, owner: string): Promise<boolean> => {
+    const abandoned = async (dir: string, owners: string[]): Promise<boolean> => {
       if ((await stat(`${dir}/meta.json`).catch(() => null)) !== null) return false;
-      const pid = Number((await readFile(`${dir}/${owner}`, 'utf8').catch(() => '')).trim());
-      if (pid > 0) return !processAlive(pid);
+      let owned = false;
+      for (const owner of owners) {
+        const pid = await ownerPid(`${dir}/${owner}`);
+        if (pid > 0 && processAlive(pid)) return false;
+        owned ||= pid > 0;
+      }
+      if (owned) return true;
       const st = await stat(dir).catch(() => null);
       return st !== null && Date.now() - st.mtimeMs > 60_000;
     };
-    for (const uuid of await uuidEntries(this.layout.images)) {
-      if (await abandoned(this.layout.imageDir(uuid), '.importing')) {
-        await this.discardImage(uuid);
+    const attempt = async (uuid: string, remove: () => Promise<void>): Promise<void> => {
+      try {
+        await remove();
         removed.push(uuid);
+      } catch {
+        // Another process's gc may be removing it at the same time; the next gc retries.
+      }
+    };
+    for (const uuid of await uuidEntries(this.layout.images)) {
+      if (await abandoned(this.layout.imageDir(uuid), ['.importing', '.destroying'])) await attempt(uuid, () => this.discardImage(uuid));
+    }
+    for (const name of await readdir(this.layout.images).catch(() => [] as string[])) {
+      if (!name.startsWith('sha512-')) continue;
+      const target = await readlink(this.layout.imageIndex(name)).catch(() => null);
+      if (target !== null && (await lstat(this.layout.imageDir(target)).catch(() => null)) === null) {
+        await unlink(this.layout.imageIndex(name)).catch(() => undefined);
       }
     }
     for (const uuid of await uuidEntries(this.layout.pods)) {
-      if (await abandoned(this.layout.podDir(uuid), '.creating')) {
-        await this.driver.destroyPod(uuid, await appEntries(this.layout.podDir(uuid)));
-        await removeTree(this.layout.podDir(uuid));
-        removed.push(uuid);
+      const dir = this.layout.podDir(uuid);
+      if (await abandoned(dir, ['.creating', '.destroying'])) {
+        await attempt(uuid, () => this.removePod(uuid));
+      } else {
+        const builder = await ownerPid(`${dir}/.build`);
+        if (builder > 0 && !processAlive(builder)) {
+          await attempt(uuid, async () => {
+            await this.hidePod(uuid, { force: true });
+            await this.removePod(uuid);
+          });
+        }
       }
     }
     return removed;
@@ -307,6 +393,7 @@ export class Store {
    */
   async destroyImage(image: Image): Promise<void> {
     await this.withLock(async () => {
+      if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no such image (destroyed meanwhile)`);
       const users = await this.imageUsers(image);
       if (users.length > 0) {
         throw conflict(`image ${image.uuid} (${image.manifest.name}): used by ${users.length} pod(s): ${users.join(', ')}`);
@@ -315,6 +402,8 @@ export class Store {
       if (children.length > 0) {
         throw conflict(`image ${image.uuid} (${image.manifest.name}): images built from it share its blocks: ${children.join(', ')}; destroy them first`);
       }
+      // Owned while it is removed: a destroy killed midway leaves a directory gc removes at once.
+      await writeFile(`${this.layout.imageDir(image.uuid)}/.destroying`, `${process.pid}\n`);
       await unlink(`${this.layout.imageDir(image.uuid)}/meta.json`);
       await unlink(this.layout.imageIndex(image.id)).catch(() => undefined);
     });
@@ -348,37 +437,58 @@ export class Store {
    * A pod with its own network (no pod annotation `jetpack/network` = `host`) gets the next free
    * address of jail.interface's network as its `ip-address` annotation, chosen under the store
    * lock so that concurrent creates never share one (net/network.ts).
+   * A SIGINT or SIGTERM stops the creation at its next step, removes what was made (clones,
+   * mounts, the directory) and exits 128+N (cli.ts cleanupOnSignal), so nothing stays mounted.
+   * `build`: a build pod (image-build), marked `.build` with our pid before it is visible, so that
+   * gc removes it once we are gone.
    */
-  async createPod(uuid: string, manifest: PodManifest, apps: Array<{ name: string; image: Image }>): Promise<Pod> {
+  async createPod(uuid: string, manifest: PodManifest, apps: Array<{ name: string; image: Image }>, opts: { build?: boolean } = {}): Promise<Pod> {
     const dir = this.layout.podDir(uuid);
     const made: PodAppMeta[] = [];
-    try {
-      await this.withLock(async () => {
-        await mkdir(dir, { recursive: false, mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT') {
-            await mkdir(this.layout.pods, { recursive: true, mode: 0o700 });
-            await mkdir(dir, { mode: 0o700 });
-          } else throw err;
-        });
-        await writeFile(`${dir}/.creating`, `${process.pid}\n`);
-        if (!manifest.annotations?.some((a) => a.name === 'jetpack/network' && a.value === 'host')) {
-          manifest = await this.withPodAddress(manifest, () => hostInterface(this.config));
+    let interrupted = false;
+    const step = (): void => {
+      if (interrupted) throw new JetpackError('internal', `pod ${uuid}: creation interrupted`);
+    };
+    await cleanupOnSignal(
+      async () => {
+        try {
+          await this.withLock(async () => {
+            step();
+            await mkdir(dir, { recursive: false, mode: 0o700 }).catch(async (err: NodeJS.ErrnoException) => {
+              if (err.code === 'ENOENT') {
+                await mkdir(this.layout.pods, { recursive: true, mode: 0o700 });
+                await mkdir(dir, { mode: 0o700 });
+              } else throw err;
+            });
+            await writeFile(`${dir}/.creating`, `${process.pid}\n`);
+            if (opts.build === true) await writeFile(`${dir}/.build`, `${process.pid}\n`);
+            if (!manifest.annotations?.some((a) => a.name === 'jetpack/network' && a.value === 'host')) {
+              manifest = await this.withPodAddress(manifest, () => hostInterface(this.config));
+            }
+            for (const { name, image } of apps) {
+              step();
+              if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no longer exists`);
+              const clone = await this.cloneApp(image.uuid, uuid, name);
+              made.push({ name, image: image.uuid, clone });
+            }
+            step();
+            const meta: PodMeta = { uuid, created: new Date().toISOString(), apps: made };
+            await writeAtomic(`${dir}/manifest`, `${JSON.stringify(manifest, null, 2)}\n`);
+            await writeAtomic(`${dir}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`);
+            await unlink(`${dir}/.creating`);
+          });
+        } catch (err) {
+          // Every app dir, complete or not: a clone interrupted midway may have mounted already.
+          await this.driver.destroyPod(uuid, await appEntries(dir)).catch(() => undefined);
+          await removeOwned(dir).catch(() => undefined);
+          throw err;
         }
-        for (const { name, image } of apps) {
-          if ((await this.image(image.uuid)) === null) throw notFound(`image ${image.uuid}: no longer exists`);
-          const clone = await this.cloneApp(image.uuid, uuid, name);
-          made.push({ name, image: image.uuid, clone });
-        }
-        const meta: PodMeta = { uuid, created: new Date().toISOString(), apps: made };
-        await writeAtomic(`${dir}/manifest`, `${JSON.stringify(manifest, null, 2)}\n`);
-        await writeAtomic(`${dir}/meta.json`, `${JSON.stringify(meta, null, 2)}\n`);
-        await unlink(`${dir}/.creating`);
-      });
-    } catch (err) {
-      await this.driver.destroyPod(uuid, made.map((a) => a.name)).catch(() => undefined);
-      await removeTree(dir).catch(() => undefined);
-      throw err;
-    }
+      },
+      async () => undefined,
+      () => {
+        interrupted = true;
+      },
+    );
     const pod = await this.pod(uuid);
     if (pod === null) throw new JetpackError('internal', `pod ${uuid} vanished while being created`);
     return pod;
@@ -417,7 +527,11 @@ export class Store {
    * (same `started`) is kept when `run` lacks it, so jail-run's own records never drop it.
    */
   async writeRunState(uuid: string, run: RunState): Promise<void> {
+    const gone = (): JetpackError => notFound(`pod ${uuid}: no such pod (destroyed meanwhile)`);
+    if ((await stat(`${this.layout.podDir(uuid)}/meta.json`).catch(() => null)) === null) throw gone();
     await this.withRunLock(uuid, async () => {
+      // A pod being destroyed (hidden under the store lock) takes no new run state.
+      if ((await stat(`${this.layout.podDir(uuid)}/meta.json`).catch(() => null)) === null) throw gone();
       const current = await readJson<RunState>(this.runFile(uuid));
       const keep = run.dying === undefined && current?.dying !== undefined && current.started !== undefined && current.started === run.started;
       await writeAtomic(this.runFile(uuid), `${JSON.stringify(keep ? { ...run, dying: current.dying } : run, null, 2)}\n`);
@@ -444,11 +558,7 @@ export class Store {
 
   /** Run `fn` holding the pod's run.json lock (jail-run's records and pod kill's mark). */
   private async withRunLock<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
-    const release = await lockfile.lock(this.layout.podDir(uuid), {
-      lockfilePath: `${this.runFile(uuid)}.lock`,
-      stale: 10_000,
-      retries: { retries: 200, minTimeout: 5, maxTimeout: 100 },
-    });
+    const release = await lockOwned(this.layout.podDir(uuid), `${this.runFile(uuid)}.lock`, 10_000, 20_000);
     try {
       return await fn();
     } finally {
@@ -456,15 +566,41 @@ export class Store {
     }
   }
 
-  /** Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed. */
+  /**
+   * Destroy a pod. Refused (conflict) while it runs. Hidden first, then its clones removed.
+   * Whether it runs is decided again under the store lock, where jail-run claims a pod (podrun.ts
+   * runPod): a destroy and a run racing on one pod either refuse the destroy (the pod is intact)
+   * or remove the pod entirely (the run finds no pod).
+   */
   async destroyPod(pod: Pod): Promise<void> {
     if (pod.state === 'running' || pod.state === 'dying') {
       throw conflict(`pod ${pod.uuid}: is running (jail-run pid ${pod.run.pid}); stop it first (pod kill), or destroy it with -f`);
     }
+    await this.hidePod(pod.uuid);
+    await this.removePod(pod.uuid);
+  }
+
+  /**
+   * Make a pod invisible, under the store lock: `.destroying` (our pid) first, then meta.json
+   * removed. Refused (conflict) while the pod runs (a run of this very process excepted: image-build
+   * destroys its build pod after running it), unless `force`; not-found when it is gone already.
+   */
+  async hidePod(uuid: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.withLock(async () => {
-      await unlink(`${this.layout.podDir(pod.uuid)}/meta.json`).catch(() => undefined);
+      const current = await this.pod(uuid);
+      if (current === null) throw notFound(`pod ${uuid}: no such pod (destroyed meanwhile)`);
+      const live = (current.state === 'running' || current.state === 'dying') && current.run.pid !== process.pid;
+      if (live && opts.force !== true) {
+        throw conflict(`pod ${uuid}: is running (jail-run pid ${current.run.pid}); stop it first (pod kill), or destroy it with -f`);
+      }
+      await writeFile(`${this.layout.podDir(uuid)}/.destroying`, `${process.pid}\n`);
+      await unlink(`${this.layout.podDir(uuid)}/meta.json`);
     });
-    await this.driver.destroyPod(pod.uuid, pod.apps.map((a) => a.name));
-    await removeTree(this.layout.podDir(pod.uuid));
+  }
+
+  /** Remove a hidden pod's clones and directory (see {@link hidePod}). */
+  async removePod(uuid: string): Promise<void> {
+    await this.driver.destroyPod(uuid, await appEntries(this.layout.podDir(uuid)));
+    await removeOwned(this.layout.podDir(uuid));
   }
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PNPM_VERSION=12.4.2
-APT_PACKAGES=(zfs-fuse busybox-static appc-spec attr xz-utils bzip2 gzip gcc libc6-dev make util-linux iproute2 procps)
+APT_PACKAGES=(zfs-fuse busybox-static appc-spec attr xz-utils bzip2 gzip gcc libc6-dev make util-linux iproute2 procps nftables libcap2-bin python3)
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup.sh: must run as root (it installs packages and Jetpack needs root for namespaces and mounts)" >&2

@@ -20,7 +20,7 @@ import { packAci } from './archive/pack.js';
 import { cleanupOnSignal } from './cli.js';
 import { invalid, JetpackError } from './errors.js';
 import { tool } from './exec.js';
-import { createPod } from './podspec.js';
+import { podManifest, type AppSpec } from './podspec.js';
 import { runPod } from './podrun.js';
 import type { Image, Pod, Store } from './store/store.js';
 import { resolveInRoot } from './users.js';
@@ -89,9 +89,11 @@ async function builtManifest(workdir: string): Promise<Buffer> {
  */
 export async function buildImage(store: Store, parent: Image, opts: BuildOptions): Promise<BuildResult> {
   if (opts.command.length === 0) throw new JetpackError('usage', 'image-build: needs a COMMAND to run');
-  const pod: Pod = await createPod(store, [
-    { image: parent, name: 'build', app: { exec: [...opts.command], user: '0', group: '0', workingDirectory: BUILD_DIR } },
-  ]);
+  // podspec.ts createPod, but marked as a build pod: if we are killed, gc removes it (store.ts).
+  const spec: AppSpec = { image: parent, name: 'build', app: { exec: [...opts.command], user: '0', group: '0', workingDirectory: BUILD_DIR } };
+  const podDoc = podManifest([spec]);
+  await store.gc();
+  const pod: Pod = await store.createPod(randomUUID(), podDoc, [{ name: 'build', image: parent }], { build: true });
   const app = 'build';
   const rootfs = store.layout.podAppRootfs(pod.uuid, app);
   const uuid = randomUUID();
@@ -99,8 +101,9 @@ export async function buildImage(store: Store, parent: Image, opts: BuildOptions
   let staged = false;
   const cleanup = async (): Promise<void> => {
     if (staged) await store.discardImage(uuid).catch(() => undefined);
-    const current = await store.pod(pod.uuid);
-    if (current !== null) await store.destroyPod({ ...current, state: 'exited' }).catch(() => undefined);
+    // Hidden already when its rootfs was taken for the image; then only removed.
+    await store.hidePod(pod.uuid).catch(() => undefined);
+    if ((await store.pod(pod.uuid)) === null) await store.removePod(pod.uuid).catch(() => undefined);
   };
   try {
     return await cleanupOnSignal(async () => {
@@ -121,6 +124,8 @@ export async function buildImage(store: Store, parent: Image, opts: BuildOptions
       await mkdir(dir, { mode: 0o755 });
       staged = true;
       await writeFile(`${dir}/.importing`, `${process.pid}\n`);
+      // The build pod is hidden before its rootfs is taken: never a visible pod without its rootfs.
+      await store.hidePod(pod.uuid);
       await store.driver.imageFromPodApp(pod.uuid, app, uuid);
       await writeFile(`${dir}/manifest`, manifest, { mode: 0o644 });
       const { id, size } = await packAci(dir, manifest, createWriteStream(`${dir}/image.tar`));

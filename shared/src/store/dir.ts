@@ -75,7 +75,8 @@ export class DirDriver implements StoreDriver {
   async destroyPod(podUuid: string, _apps: readonly string[]): Promise<void> {
     const dir = this.layout.podDir(podUuid);
     await unmountUnder(dir);
-    await removeTree(dir);
+    // The clones only: the store removes the rest of the pod directory, its owner marker last.
+    await removeTree(join(dir, 'apps'));
   }
 
   describe(): Array<[string, string]> {

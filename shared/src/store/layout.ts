@@ -11,6 +11,9 @@
  *   ROOT/pods/UUID/run.json          the pod's run state (jail-run writes it)
  *   ROOT/pods/UUID/apps/NAME/rootfs  each app's root filesystem: a clone of its image
  *   ROOT/.lock                       lock guarding references between pods and images
+ *   ROOT/.lock.owner                 pid of the lock's holder (a dead holder's lock is taken over)
+ *   ROOT/{images,pods}/UUID/.importing|.creating|.destroying|.build
+ *                                    pid of the process making or removing it (store.ts gc)
  */
 import { join } from 'node:path';
 

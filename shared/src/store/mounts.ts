@@ -25,10 +25,16 @@ export async function mountsUnder(path: string): Promise<string[]> {
   return (await mountPoints()).filter((m) => m === path || m.startsWith(prefix));
 }
 
-/** Unmount everything at or below `path`, deepest first. */
+/** Unmount everything at or below `path`, deepest first (one another process unmounted first is fine). */
 export async function unmountUnder(path: string): Promise<void> {
   const ms = (await mountsUnder(path)).sort((a, b) => b.length - a.length);
-  for (const m of ms) await tool('umount', [m]);
+  for (const m of ms) {
+    try {
+      await tool('umount', [m]);
+    } catch (err) {
+      if ((await mountPoints()).includes(m)) throw err;
+    }
+  }
 }
 
 /**

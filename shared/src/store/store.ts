@@ -377,8 +377,9 @@ export class Store {
       } else {
         const builder = await ownerPid(`${dir}/.build`);
         if (builder > 0 && !processAlive(builder)) {
+          // Unless someone runs it: then hidePod refuses and it stays, for a later gc.
           await attempt(uuid, async () => {
-            await this.hidePod(uuid, { force: true });
+            await this.hidePod(uuid);
             await this.removePod(uuid);
           });
         }
@@ -583,14 +584,14 @@ export class Store {
   /**
    * Make a pod invisible, under the store lock: `.destroying` (our pid) first, then meta.json
    * removed. Refused (conflict) while the pod runs (a run of this very process excepted: image-build
-   * destroys its build pod after running it), unless `force`; not-found when it is gone already.
+   * destroys its build pod after running it); not-found when it is gone already.
    */
-  async hidePod(uuid: string, opts: { force?: boolean } = {}): Promise<void> {
+  async hidePod(uuid: string): Promise<void> {
     await this.withLock(async () => {
       const current = await this.pod(uuid);
       if (current === null) throw notFound(`pod ${uuid}: no such pod (destroyed meanwhile)`);
       const live = (current.state === 'running' || current.state === 'dying') && current.run.pid !== process.pid;
-      if (live && opts.force !== true) {
+      if (live) {
         throw conflict(`pod ${uuid}: is running (jail-run pid ${current.run.pid}); stop it first (pod kill), or destroy it with -f`);
       }
       await writeFile(`${this.layout.podDir(uuid)}/.destroying`, `${process.pid}\n`);

@@ -31,7 +31,12 @@ function props(pairs: Array<[string, string]>): string[] {
  * Dependent clones still make it fail, on purpose.
  */
 async function destroy(ds: string, kind: 'conflict' | 'internal'): Promise<void> {
-  await whileBusy(() => tool('zfs', ['destroy', '-r', '-f', ds], kind));
+  try {
+    await whileBusy(() => tool('zfs', ['destroy', '-r', '-f', ds], kind));
+  } catch (err) {
+    // Destroyed meanwhile by another process (two gc runs racing): done all the same.
+    if (!/does not exist/.test((err as Error).message)) throw err;
+  }
 }
 
 /** Run a zfs(8) step again while it fails with "dataset is busy" (up to about 5 s). */

@@ -53,6 +53,7 @@ import { isAcName } from './appc/names.js';
 import { type Config, get } from './config.js';
 import { conflict, JetpackError } from './errors.js';
 import { type Image, type Pod, Store, UUID_RE } from './store/store.js';
+import { processAlive } from './proc.js';
 
 /** Length of the key in `ROOT/mds.key`, in bytes. */
 export const MDS_KEY_BYTES = 64;
@@ -566,7 +567,7 @@ export interface MdsStatus {
 export async function writeMdsPidFile(store: Store, url: string): Promise<void> {
   const files = mdsFiles(store.layout.root);
   const other = Number((await readFile(files.pid, 'utf8').catch(() => '')).trim());
-  if (other > 0 && other !== process.pid && alive(other)) {
+  if (other > 0 && other !== process.pid && processAlive(other)) {
     throw conflict(`${files.pid}: a metadata service is already running for this store (pid ${other})`);
   }
   await mkdir(store.layout.root, { recursive: true });
@@ -584,14 +585,6 @@ export async function removeMdsPidFile(store: Store): Promise<void> {
   await unlink(files.pid).catch(() => undefined);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Is the store's metadata service up? Reads `ROOT/mds.pid` and `ROOT/mds.url`, then asks
@@ -612,7 +605,7 @@ export async function mdsStatus(config: Config, timeoutMs = 1000): Promise<MdsSt
   if (pidText === '') return { up: false, error: `not running (no ${files.pid})` };
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return { up: false, error: `${files.pid}: not a process ID` };
-  if (!alive(pid)) return { up: false, pid, error: `not running (${files.pid} names pid ${pid}, which is gone)` };
+  if (!processAlive(pid)) return { up: false, pid, error: `not running (${files.pid} names pid ${pid}, which is gone)` };
   const url = (await readFile(files.url, 'utf8').catch(() => '')).trim();
   if (url === '') return { up: false, pid, error: `no ${files.url}` };
   let keys: MdsKeys | null;

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { get, type Config } from '../config.js';
 import { JetpackError } from '../errors.js';
+import { processAlive } from '../proc.js';
 
 /** The host's side of the pod network. */
 export interface HostInterface {
@@ -206,14 +207,6 @@ export async function teardownPodNetwork(podUuid: string): Promise<void> {
 /** Which process set up each pod network (`OWNERS/UUID` holds its pid), so others leave it alone. */
 const OWNERS = '/run/jetpack/netns';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Remove the network namespaces (and veth pairs) of pods that no longer run: a `jetpack-UUID`
@@ -227,7 +220,7 @@ export async function reapStaleNetworks(): Promise<string[]> {
   for (const name of names) {
     const uuid = name.slice('jetpack-'.length);
     const owner = Number((await readFile(`${OWNERS}/${uuid}`, 'utf8').catch(() => '')).trim());
-    if (owner > 0 && alive(owner)) continue; // being set up, or running
+    if (owner > 0 && processAlive(owner)) continue; // being set up, or running
     const pids = await execa('ip', ['netns', 'pids', name], { reject: false });
     if (pids.exitCode === 0 && pids.stdout.trim() === '') {
       await teardownPodNetwork(uuid);

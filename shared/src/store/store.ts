@@ -27,6 +27,7 @@ import { Layout } from './layout.js';
 import { hostInterface, nextFreeAddress, sameNetwork } from '../net/network.js';
 import { removeTree } from './mounts.js';
 import { ZfsDriver } from './zfs.js';
+import { processAlive } from '../proc.js';
 
 /** RFC 4122 UUID in canonical lowercase form (appc spec/ace.md § Pod UUID). */
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -120,14 +121,6 @@ async function appEntries(podDir: string): Promise<string[]> {
   return readdir(`${podDir}/apps`).catch(() => [] as string[]);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The owner markers of image and pod directories (see gc). */
 const MARKERS = new Set(['.importing', '.creating', '.destroying', '.build']);

@@ -311,7 +311,7 @@ async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<
     return status;
   } finally {
     await recording.catch(() => undefined);
-    if (netns !== undefined) await teardownPodNetwork(pod.uuid);
+    if (netns !== undefined) await teardownPodNetwork(pod.uuid, { leaveVeth: true });
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
   }
 }

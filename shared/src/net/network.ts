@@ -11,6 +11,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { execa } from 'execa';
 import { get, type Config } from '../config.js';
 import { JetpackError } from '../errors.js';
@@ -89,8 +90,40 @@ interface IpAddrJson {
   addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;
 }
 
-/** The interface's first IPv4 address, or null when the interface does not exist. */
+/** Whether the interface exists (sysfs, no exec). */
+function interfaceExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** Whether the interface is administratively up (IFF_UP in sysfs `flags`, netdevice(7)). */
+async function interfaceUp(name: string): Promise<boolean> {
+  const flags = await readFile(`/sys/class/net/${name}/flags`, 'utf8').catch(() => '0x0');
+  return (Number.parseInt(flags.trim(), 16) & 0x1) === 0x1;
+}
+
+/**
+ * The interface's first IPv4 address, or null when the interface does not exist or has none.
+ * Asks getifaddrs(3) through os.networkInterfaces() first (no exec); that lists only interfaces
+ * that are up and running, so a bridge without ports is read with `ip -j addr show`.
+ */
 async function readInterface(name: string): Promise<HostInterface | null> {
+  const known = readInterfaces.get(name);
+  if (known !== undefined && interfaceExists(name)) return known;
+  const found = await readInterfaceNow(name);
+  if (found === null) readInterfaces.delete(name);
+  else readInterfaces.set(name, found);
+  return found;
+}
+
+/** What readInterface found, per interface, for the life of this process (one exec at most). */
+const readInterfaces = new Map<string, HostInterface>();
+
+async function readInterfaceNow(name: string): Promise<HostInterface | null> {
+  const listed = networkInterfaces()[name]?.find((a) => a.family === 'IPv4' && a.cidr !== null);
+  if (listed?.cidr) {
+    return { interface: name, address: listed.address, prefixLength: Number(listed.cidr.split('/')[1]) };
+  }
+  if (!interfaceExists(name)) return null;
   const r = await execa('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { reject: false });
   if (r.exitCode !== 0) return null;
   const parsed = JSON.parse(r.stdout || '[]') as IpAddrJson[];
@@ -112,30 +145,40 @@ export async function hostInterface(config: Config): Promise<HostInterface> {
   return { interface: name, address, prefixLength };
 }
 
-async function ip(args: string[], what: string): Promise<void> {
-  const r = await execa('ip', args, { reject: false });
-  if (r.exitCode !== 0) throw new JetpackError('environment', `${what}: ip ${args.join(' ')}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+/**
+ * Run ip(8) commands in one process (`ip [-n NETNS] -batch -`, one command per line; it stops at
+ * the first that fails). With `force`, it goes on after a failure (`-force`), for clean-ups.
+ * @throws JetpackError('environment') naming `what` and quoting ip's error
+ */
+async function ipBatch(lines: string[], what: string, opts: { netns?: string; force?: boolean } = {}): Promise<void> {
+  const args = [...(opts.netns === undefined ? [] : ['-n', opts.netns]), ...(opts.force === true ? ['-force'] : []), '-batch', '-'];
+  const r = await execa('ip', args, { input: `${lines.join('\n')}\n`, reject: false });
+  if (r.exitCode !== 0 && opts.force !== true) {
+    const why = r.stderr.trim().split('\n').filter((l) => l.trim() !== '').join('; ') || `exit ${r.exitCode}`;
+    throw new JetpackError('environment', `${what}: ip ${args.join(' ')}: ${why}`);
+  }
 }
 
 /**
  * Make sure the pod network's host side exists: the bridge `jail.interface` with its address, up;
  * IPv4 forwarding on; the nftables masquerade rule for the network. Idempotent and safe to run
- * concurrently. Needs root.
+ * concurrently. Needs root. Runs at most one ip(8) (only when the bridge is missing or down) and
+ * one nft(8).
  * @throws JetpackError('environment') when ip(8) or nft(8) fail
  */
 export async function ensureInterface(config: Config): Promise<HostInterface> {
   const want = await hostInterface(config);
-  if ((await readInterface(want.interface)) === null) {
-    const add = await execa('ip', ['link', 'add', want.interface, 'type', 'bridge'], { reject: false });
-    if (add.exitCode !== 0 && !/File exists/.test(add.stderr)) {
-      throw new JetpackError('environment', `create the pod network bridge ${want.interface}: ${add.stderr.trim()}`);
-    }
-    const addr = await execa('ip', ['addr', 'add', `${want.address}/${want.prefixLength}`, 'dev', want.interface], { reject: false });
-    if (addr.exitCode !== 0 && !/File exists/.test(addr.stderr)) {
-      throw new JetpackError('environment', `address the pod network bridge ${want.interface}: ${addr.stderr.trim()}`);
+  const lines: string[] = [];
+  if (!interfaceExists(want.interface)) lines.push(`link add ${want.interface} type bridge`);
+  if ((await readInterface(want.interface)) === null) lines.push(`addr add ${want.address}/${want.prefixLength} dev ${want.interface}`);
+  if (lines.length > 0 || !(await interfaceUp(want.interface))) lines.push(`link set ${want.interface} up`);
+  if (lines.length > 0) {
+    // -force: a concurrent ensureInterface may have made the bridge in between ("File exists").
+    await ipBatch(lines, `create the pod network bridge ${want.interface}`, { force: true });
+    if ((await readInterface(want.interface)) === null || !(await interfaceUp(want.interface))) {
+      throw new JetpackError('environment', `create the pod network bridge ${want.interface}: it has no IPv4 address or is not up after ip link add/addr add/link set up`);
     }
   }
-  await ip(['link', 'set', want.interface, 'up'], `bring ${want.interface} up`);
   if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8').catch(() => '0')).trim() !== '1') {
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n').catch(() => undefined);
   }
@@ -158,36 +201,37 @@ export function podNetns(podUuid: string): { name: string; path: string } {
   return { name, path: `/run/netns/${name}` };
 }
 
-/** The veth pair's names (at most 15 bytes, IFNAMSIZ-1): host end and, before its move, pod end. */
-function vethNames(podUuid: string): { host: string; pod: string } {
-  const id = podUuid.replace(/-/g, '').slice(0, 12);
-  return { host: `jp${id}`, pod: `jq${id}` };
+/** The host end of the pod's veth pair (at most 15 bytes, IFNAMSIZ-1); the pod end is eth0. */
+function vethHost(podUuid: string): string {
+  return `jp${podUuid.replace(/-/g, '').slice(0, 12)}`;
 }
 
 /**
  * Give a pod its private network: a network namespace with `lo` up and `eth0` (a veth whose host
  * end is on the bridge) holding `address`, default route via the host's address. Removes what a
- * previous (crashed) run left first. Returns the namespace's path for jetpack-stage1 (`net=PATH`).
+ * previous (crashed) run left first. Two ip(8) processes: one on the host side (namespace, veth
+ * pair created with its pod end already named eth0 inside the namespace, host end on the bridge),
+ * one inside the namespace (address, links up, route). Returns the namespace's path for
+ * jetpack-stage1 (`net=PATH`).
  * @throws JetpackError('environment') when ip(8) fails (everything made so far is removed)
  */
 export async function setupPodNetwork(host: HostInterface, podUuid: string, address: string): Promise<string> {
   const ns = podNetns(podUuid);
-  const veth = vethNames(podUuid);
+  const veth = vethHost(podUuid);
   await reapStaleNetworks();
   await teardownPodNetwork(podUuid);
   await mkdir(OWNERS, { recursive: true, mode: 0o700 });
   await writeFile(`${OWNERS}/${podUuid}`, `${process.pid}\n`);
   try {
-    await ip(['netns', 'add', ns.name], 'create the pod network namespace');
-    await ip(['link', 'add', veth.host, 'type', 'veth', 'peer', 'name', veth.pod], 'create the veth pair');
-    await ip(['link', 'set', veth.pod, 'netns', ns.name], 'move the pod end');
-    await ip(['link', 'set', veth.host, 'master', host.interface, 'up'], 'attach the host end');
-    const inNs = (args: string[], what: string): Promise<void> => ip(['-n', ns.name, ...args], what);
-    await inNs(['link', 'set', veth.pod, 'name', 'eth0'], 'rename the pod end');
-    await inNs(['addr', 'add', `${address}/${host.prefixLength}`, 'dev', 'eth0'], 'address the pod');
-    await inNs(['link', 'set', 'lo', 'up'], 'bring lo up');
-    await inNs(['link', 'set', 'eth0', 'up'], 'bring eth0 up');
-    await inNs(['route', 'add', 'default', 'via', host.address], 'route via the host');
+    await ipBatch(
+      [`netns add ${ns.name}`, `link add ${veth} type veth peer name eth0 netns ${ns.name}`, `link set ${veth} master ${host.interface} up`],
+      'create the pod network namespace and its veth pair',
+    );
+    await ipBatch(
+      [`addr add ${address}/${host.prefixLength} dev eth0`, 'link set lo up', 'link set eth0 up', `route add default via ${host.address}`],
+      'configure the pod network',
+      { netns: ns.name },
+    );
   } catch (err) {
     await teardownPodNetwork(podUuid);
     throw err;
@@ -195,12 +239,18 @@ export async function setupPodNetwork(host: HostInterface, podUuid: string, addr
   return ns.path;
 }
 
-/** Remove a pod's network namespace and veth pair (nothing to do when they do not exist). */
-export async function teardownPodNetwork(podUuid: string): Promise<void> {
+/**
+ * Remove a pod's network namespace and veth pair (nothing to do, and no exec, when they do not
+ * exist). Deleting the namespace deletes eth0 and with it, asynchronously, the host end of the
+ * pair; `leaveVeth` (after a run whose pod processes are all gone) leaves that to the kernel,
+ * otherwise a host end still present is deleted too.
+ */
+export async function teardownPodNetwork(podUuid: string, opts: { leaveVeth?: boolean } = {}): Promise<void> {
   const ns = podNetns(podUuid);
-  const veth = vethNames(podUuid);
-  if (existsSync(ns.path)) await execa('ip', ['netns', 'del', ns.name], { reject: false });
-  await execa('ip', ['link', 'del', veth.host], { reject: false });
+  const veth = vethHost(podUuid);
+  const hadNs = existsSync(ns.path);
+  if (hadNs) await execa('ip', ['netns', 'del', ns.name], { reject: false });
+  if (!(hadNs && opts.leaveVeth === true) && interfaceExists(veth)) await execa('ip', ['link', 'del', veth], { reject: false });
   await rm(`${OWNERS}/${podUuid}`, { force: true });
 }
 

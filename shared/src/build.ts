@@ -20,7 +20,7 @@ import { packAci } from './archive/pack.js';
 import { cleanupOnSignal } from './cli.js';
 import { invalid, JetpackError } from './errors.js';
 import { tool } from './exec.js';
-import { podManifest, type AppSpec } from './podspec.js';
+import { createPod, type AppSpec } from './podspec.js';
 import { runPod } from './podrun.js';
 import type { Image, Pod, Store } from './store/store.js';
 import { resolveInRoot } from './users.js';
@@ -89,11 +89,9 @@ async function builtManifest(workdir: string): Promise<Buffer> {
  */
 export async function buildImage(store: Store, parent: Image, opts: BuildOptions): Promise<BuildResult> {
   if (opts.command.length === 0) throw new JetpackError('usage', 'image-build: needs a COMMAND to run');
-  // podspec.ts createPod, but marked as a build pod: if we are killed, gc removes it (store.ts).
+  // A build pod: if we are killed, gc removes it (store.ts).
   const spec: AppSpec = { image: parent, name: 'build', app: { exec: [...opts.command], user: '0', group: '0', workingDirectory: BUILD_DIR } };
-  const podDoc = podManifest([spec]);
-  await store.gc();
-  const pod: Pod = await store.createPod(randomUUID(), podDoc, [{ name: 'build', image: parent }], { build: true });
+  const pod: Pod = await createPod(store, [spec], {}, { build: true });
   const app = 'build';
   const rootfs = store.layout.podAppRootfs(pod.uuid, app);
   const uuid = randomUUID();

@@ -151,9 +151,10 @@ export function podManifest(apps: readonly AppSpec[], pod: PodOptions = {}): Pod
 
 /**
  * Create a pod from the apps: builds and validates the manifest, then clones every image and
- * stores the pod (nothing is stored when anything fails).
+ * stores the pod (nothing is stored when anything fails). `build`: an image-build's pod, which gc
+ * removes once its builder is gone (Store.createPod).
  */
-export async function createPod(store: Store, apps: readonly AppSpec[], pod: PodOptions = {}): Promise<Pod> {
+export async function createPod(store: Store, apps: readonly AppSpec[], pod: PodOptions = {}, opts: { build?: boolean } = {}): Promise<Pod> {
   if (apps.length === 0) throw usage('a pod needs at least one IMAGE');
   const manifest = podManifest(apps, pod);
   await store.gc();
@@ -161,6 +162,7 @@ export async function createPod(store: Store, apps: readonly AppSpec[], pod: Pod
     randomUUID(),
     manifest,
     manifest.apps.map((a, i) => ({ name: a.name, image: (apps[i] as AppSpec).image })),
+    opts,
   );
 }
 

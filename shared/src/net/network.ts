@@ -4,7 +4,7 @@
  * `jail.interface.address`, default 172.23.0.1/16); each pod with a private network gets the next
  * free address of that network (recorded in its pod manifest as the annotation `ip-address`), its
  * own network namespace (`/run/netns/jetpack-<uuid>`) and a veth pair whose host end is on the
- * bridge; outgoing traffic is masqueraded (nftables table `ip jetpack`) so the pod reaches what
+ * bridge; outgoing traffic is masqueraded (nftables table `ip jetpack`, set `pod-networks`) so the pod reaches what
  * the host reaches, and the host reaches the pod at its address.
  *
  * Tools: ip(8) from iproute2, nft(8). Sources: ip-link(8), ip-netns(8), ip-address(8), nft(8).
@@ -184,11 +184,15 @@ export async function ensureInterface(config: Config): Promise<HostInterface> {
   }
   const size = 2 ** (32 - want.prefixLength);
   const net = `${numberToIp(ipToNumber(want.address) - (ipToNumber(want.address) % size))}/${want.prefixLength}`;
+  // One atomic nft(8) transaction. Every store's pod network joins the set `pod-networks`, so two
+  // stores with different networks on one host do not undo each other's masquerading.
   const rules = [
     'add table ip jetpack',
-    'flush table ip jetpack',
+    'add set ip jetpack pod-networks { type ipv4_addr; flags interval; auto-merge; }',
+    `add element ip jetpack pod-networks { ${net} }`,
     'add chain ip jetpack postrouting { type nat hook postrouting priority 100; }',
-    `add rule ip jetpack postrouting ip saddr ${net} ip daddr != ${net} masquerade`,
+    'flush chain ip jetpack postrouting',
+    'add rule ip jetpack postrouting ip saddr @pod-networks ip daddr != @pod-networks masquerade',
   ].join('\n');
   const nft = await execa('nft', ['-f', '-'], { input: rules, reject: false });
   if (nft.exitCode !== 0) throw new JetpackError('environment', `nft: masquerade for ${net}: ${nft.stderr.trim() || nft.shortMessage}`);

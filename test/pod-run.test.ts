@@ -2,7 +2,8 @@
  * Running pods as a user sees it: the pod's exit status with several apps (the first failing
  * app's; the others are stopped), per-app statuses in pod show and pod list, a failing pre-start
  * handler, and the isolators enforced for real: capability sets, a memory limit (the app is
- * OOM-killed), an unsupported isolator refused unless marked optional.
+ * OOM-killed), an unsupported isolator refused unless marked optional; two stores' pods with one
+ * address never run at once.
  */
 import t from 'tap';
 import { execa } from 'execa';
@@ -117,5 +118,26 @@ t.test('pods run', async (t) => {
     t.match(twice.stderr, /ip-address=172\.23\.200\.7: the address is already in use/);
     const off = await jp(store, 'pod-create', ['-a', 'ip-address=10.9.9.9', 'example.com/ok']);
     t.equal(off.exitCode, 6, 'an address off the network is refused');
+  });
+
+  t.test('two stores on one host: pods with the same address never run at once', async (t) => {
+    const other = await makeStore('dir');
+    t.teardown(other.cleanup);
+    const work2 = tempDir();
+    t.teardown(() => execa('rm', ['-rf', work2]));
+    await importApp(other, work2, 'example.com/ok', { exec: ['/bin/true'] });
+    const mine = await create(store, ['-a', 'ip-address=172.23.200.9', 'example.com/long']);
+    const theirs = await create(other, ['-a', 'ip-address=172.23.200.9', 'example.com/ok']);
+    const running = jp(store, 'jail-run', [mine]);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (JSON.parse((await jp(store, 'pod-show', [mine])).stdout) as { state?: string }).state !== 'running') await new Promise((r) => setTimeout(r, 100));
+    const refused = await jp(other, 'jail-run', [theirs]);
+    t.equal(refused.exitCode, 5, 'the second pod with the address is refused while the first runs');
+    t.match(refused.stderr, new RegExp(`address 172\\.23\\.200\\.9 is in use by running pod ${mine}`));
+    t.equal(refused.stderr.trim().split('\n').length, 1, 'one line');
+    t.equal((await jp(store, 'pod-kill', ['--timeout=2', mine])).exitCode, 0);
+    await running;
+    const ran = await jp(other, 'jail-run', [theirs]);
+    t.equal(ran.exitCode, 0, `once the first has stopped, the second runs: ${ran.stderr}`);
   });
 });

@@ -163,14 +163,21 @@ async function measure(label, cases, { runs = RUNS, warmup = false } = {}) {
   return Object.fromEntries(names.map((n) => [n, { median: round(median(samples[n])), samples: samples[n].map((x) => round(x)) }]));
 }
 
-/** bin name → executable (commands/<dir>/dist/main.js, what scripts/setup.sh links into /usr/local/bin). */
+/**
+ * bin name → executable (the package.json bin: commands/<dir>/dist/bundle/<name>.mjs, made by
+ * scripts/bundle.mjs, what scripts/setup.sh links into /usr/local/bin); PKG: bin name → package directory.
+ */
+const PKG = {};
 const BIN = (() => {
   const out = {};
   for (const d of fs.readdirSync(path.join(REPO, 'commands'))) {
     const pkgFile = path.join(REPO, 'commands', d, 'package.json');
     if (!fs.existsSync(pkgFile)) continue;
     const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8'));
-    for (const [name, rel] of Object.entries(pkg.bin ?? {})) out[name] = path.join(REPO, 'commands', d, rel);
+    for (const [name, rel] of Object.entries(pkg.bin ?? {})) {
+      out[name] = path.join(REPO, 'commands', d, rel);
+      PKG[name] = path.join(REPO, 'commands', d);
+    }
   }
   return out;
 })();
@@ -727,10 +734,11 @@ function spawnAsync(cmd, args, env) {
   });
 }
 
-/** A command's main(argv) from its dist/command.js (what its executable runs), or null. */
+/** A command's main(argv) from its dist/command.js (what its executable's bundle is made from), or null. */
 async function commandMain(name) {
   try {
-    const mod = await import(pathToFileURL(path.join(path.dirname(bin(name)), 'command.js')).href);
+    bin(name);
+    const mod = await import(pathToFileURL(path.join(PKG[name], 'dist', 'command.js')).href);
     return typeof mod.main === 'function' ? mod.main : null;
   } catch {
     return null;

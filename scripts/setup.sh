@@ -34,9 +34,14 @@ pnpm run --silent build
 mkdir -p /usr/local/share/jetpack
 ln -sfn "$PWD/commands/image-build/share/jetpack.image.mk" /usr/local/share/jetpack/jetpack.image.mk
 
-# Put the commands on PATH.
-for bin in commands/*/dist/main.js; do
-  name=$(node -e 'const p=require(process.argv[1]); console.log(Object.keys(p.bin)[0])' "$PWD/$(dirname "$(dirname "$bin")")/package.json")
+# Put the commands on PATH: each package's bin, the bundle that scripts/bundle.mjs made.
+node -e '
+  const fs = require("fs");
+  for (const dir of fs.readdirSync("commands")) {
+    const file = `commands/${dir}/package.json`;
+    if (!fs.existsSync(file)) continue;
+    for (const [name, bin] of Object.entries(JSON.parse(fs.readFileSync(file, "utf8")).bin ?? {})) console.log(`${name} commands/${dir}/${bin}`);
+  }' | while read -r name bin; do
   chmod +x "$bin"
   ln -sfn "$PWD/$bin" "/usr/local/bin/$name"
 done

@@ -19,7 +19,7 @@ t.test('jetpack test as root', async (t) => {
 });
 
 t.test('jetpack test as another user', async (t) => {
-  const r = await execa('su', ['nobody', '-s', '/bin/sh', '-c', `env -i PATH=/usr/bin:/bin ${process.execPath} ${join(BIN, '..', '@jetpack', 'jetpack', 'dist', 'main.js')} test`], { reject: false });
+  const r = await execa('su', ['nobody', '-s', '/bin/sh', '-c', `env -i PATH=/usr/bin:/bin ${process.execPath} ${join(BIN, '..', '@jetpack', 'jetpack', 'dist', 'bundle', 'jetpack.mjs')} test`], { reject: false });
   t.equal(r.exitCode, 8, 'exit 8: the host lacks something (root)');
   t.equal(r.stderr, 'jetpack: test: needs root (it mounts filesystems and makes namespaces); nothing was touched');
 });

@@ -1,9 +1,10 @@
 /**
- * What every Jetpack command shares at its edge: Go-style flag spelling, yargs set-up, JSON output,
- * one-line errors with documented exit codes (./errors.ts), and reading the previous command's JSON
- * from stdin so that commands chain: `aci-import x.aci | pod-create | jail-run`.
+ * What every Jetpack command shares at its edge: Go-style flag spelling, JSON output, one-line
+ * errors with documented exit codes (./errors.ts), and reading the previous command's JSON from
+ * stdin so that commands chain: `aci-import x.aci | pod-create | jail-run`. The yargs set-up is
+ * ./parser.ts, apart, so that what parses no command line with yargs (the jetpack wrapper's own
+ * words, pod-create's flags) does not load it.
  */
-import yargs, { type Argv } from 'yargs';
 import { errorMessage, JetpackError, usage } from './errors.js';
 
 /**
@@ -30,29 +31,6 @@ export function goFlags(argv: readonly string[]): string[] {
 
 /** Long options of Jetpack's commands, recognised in Go spelling anywhere on a command line. */
 const LONG_OPTIONS = ['config', 'json', 'help', 'compression', 'net'];
-
-/** A yargs parser configured the Jetpack way: strict, usage errors thrown as JetpackError('usage'). */
-export function parser(
-  name: string,
-  argv: readonly string[],
-  usageText: string,
-  opts: { haltAtNonOption?: boolean } = {},
-): Argv<{ config: string | undefined }> {
-  return yargs(goFlags(argv))
-    .scriptName(name)
-    .usage(usageText)
-    .option('config', { type: 'string', describe: 'configuration file (default: $JETPACK_CONF, then /etc/jetpack.conf)' })
-    .strictOptions()
-    .version(false)
-    .help('help')
-    .alias('help', 'h')
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false, 'greedy-arrays': false })
-    .fail((msg: string | undefined, err: Error | undefined) => {
-      if (err instanceof JetpackError) throw err;
-      throw usage(`${msg ?? errorMessage(err)} (see ${name} --help)`);
-    });
-}
 
 /**
  * When the reader of our stdout goes away (`aci-import x.aci | true`), stop quietly with status 0,

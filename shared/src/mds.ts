@@ -50,6 +50,7 @@ import { link, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile }
 import { join } from 'node:path';
 import type { NameValue } from './appc/types.js';
 import { isAcName } from './appc/names.js';
+import { checkoutPath } from './checkout.js';
 import { type Config, get } from './config.js';
 import { conflict, JetpackError } from './errors.js';
 import { type Image, type Pod, Store, UUID_RE } from './store/store.js';
@@ -70,7 +71,7 @@ export const MDS_MAX_BODY = 1024 * 1024;
 /** The Jetpack version, from the shared package's package.json (reported by `/` and `/_info`). */
 export const MDS_VERSION: string = (() => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    const pkg = JSON.parse(readFileSync(checkoutPath('shared', 'package.json'), 'utf8')) as { version?: unknown };
     return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   } catch {
     return '0.0.0';

@@ -13,7 +13,6 @@
  * Linux only: on FreeBSD the init is a jail ID and these act through jail(8) (run/freebsd.ts).
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
-import { execa } from 'execa';
 import { constants as osConstants } from 'node:os';
 import { conflict, JetpackError, notFound, usage } from './errors.js';
 import type { Pod, RunState, Store } from './store/store.js';
@@ -510,6 +509,7 @@ export function podAndPassed(argv: readonly string[], positionals: readonly unkn
 export async function runAttached(argv: readonly string[]): Promise<number> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new JetpackError('internal', 'runAttached: no command');
+  const { execa } = await import('execa');
   const r = await execa(cmd, args, { stdio: 'inherit', reject: false });
   if (typeof r.exitCode === 'number') return r.exitCode;
   if (r.signal !== undefined) return 128 + (osConstants.signals[r.signal] ?? 0);

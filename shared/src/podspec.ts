@@ -19,16 +19,14 @@
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { AC_VERSION, type App, type ExposedPort, type Isolator, type Mount, type NameValue, type PodManifest, type RuntimeApp, type Volume } from './appc/types.js';
+import { IMAGE_UUID_ANNOTATION, NETWORK_ANNOTATION } from './annotations.js';
 import { sanitizeAcName } from './appc/names.js';
 import { parsePodManifest } from './appc/validate.js';
 import { invalid, JetpackError, notFound, usage, type ErrorKind } from './errors.js';
 import { findImage, imageLabel, matches } from './query.js';
 import type { Image, Pod, Store } from './store/store.js';
 
-/** The pod annotation the runner and the address allocator read: `host` shares the host's network. */
-export const NETWORK_ANNOTATION = 'jetpack/network';
-/** The app annotation naming the image's storage UUID. */
-export const IMAGE_UUID_ANNOTATION = 'jetpack/image-uuid';
+export { IMAGE_UUID_ANNOTATION, NETWORK_ANNOTATION };
 
 /** Where a mount (or an app) was given, for error messages: `-m data:/srv` (usage), `pod.json: apps[0].mounts[1]` (invalid). */
 export interface Origin {

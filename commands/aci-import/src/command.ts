@@ -3,10 +3,10 @@
  * stdout: the image as JSON (ImageJson, man/jetpack.7), plus `"existing": true` when the same
  * image ID was already in the store. Exit codes: man/jetpack.7 § EXIT STATUS.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
-import { importImage } from '@jetpack/shared/import';
 import { imageJson } from '@jetpack/shared/json';
 import { formatImage } from '@jetpack/shared/format';
 
@@ -22,6 +22,8 @@ export async function main(argv: string[]): Promise<CommandResult> {
   const pos = args._.map(String);
   if (pos.length < 1 || pos.length > 2) throw usage(`expected ARCHIVE [MANIFEST], got ${pos.length} arguments`);
   const store = await openStore(args);
+  // Archives, decompressors and manifest validation (ajv), loaded once there is something to import.
+  const { importImage } = await import('@jetpack/shared/import');
   const { image, existing } = await importImage(store, pos[0] as string, pos[1]);
   return { json: { ...imageJson(image), existing }, human: formatImage(image) };
 }

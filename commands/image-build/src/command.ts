@@ -4,8 +4,8 @@
  * The build's output goes to stderr as it runs; stdout gets the new image as JSON (ImageJson).
  * Exit status: the build command's when it fails (nothing is left behind); otherwise man/jetpack.7.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
-import { buildImage } from '@jetpack/shared/build';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { formatImage } from '@jetpack/shared/format';
@@ -29,6 +29,8 @@ export async function main(argv: string[]): Promise<CommandResult> {
   if (command.length === 0) throw usage('expected a COMMAND to run in the build pod');
   const store = await openStore(args);
   const parent = await findImage(store, imageArg);
+  // The build (the runner, the packer, manifest validation) is loaded once there is one to do.
+  const { buildImage } = await import('@jetpack/shared/build');
   // The build's own output must not mix with our JSON on stdout.
   const r = await buildImage(store, parent, { dir: args.dir, cp: args.cp, command, stdout: 'stderr' });
   if ('status' in r) return { status: r.status };

@@ -2,7 +2,8 @@
  * image-destroy IMAGE — destroy an image; refused (exit 5) while a pod uses it.
  * stdout: `{"uuid": ..., "id": ..., "destroyed": true}`.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { findImage } from '@jetpack/shared/query';

@@ -1,7 +1,8 @@
 /**
  * image-list [QUERY] — the images, as a JSON array of ImageJson (man/jetpack.7), sorted by name.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { formatImageList } from '@jetpack/shared/format';

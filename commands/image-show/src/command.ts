@@ -1,7 +1,8 @@
 /**
  * image-show IMAGE — one image as JSON (ImageJson, man/jetpack.7).
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { formatImage } from '@jetpack/shared/format';

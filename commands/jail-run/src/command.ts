@@ -10,11 +10,11 @@
  * 125 if the pod could not be set up, 126/127 if an exec could not be run / found; otherwise the
  * codes of man/jetpack.7. The run (init pid, per-app statuses, pod status) is recorded in the pod.
  */
-import { parser, pipedField, readStdinJson, type CommandResult } from '@jetpack/shared/cli';
+import { pipedField, readStdinJson, type CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { findPod } from '@jetpack/shared/query';
-import { runPod } from '@jetpack/shared/podrun';
 
 export const USAGE = `jail-run [--config=PATH] [--net=private|host] POD
 
@@ -34,5 +34,7 @@ export async function main(argv: string[]): Promise<CommandResult> {
   }
   const store = await openStore(args);
   const pod = await findPod(store, podArg);
+  // The runner (launcher, cgroups, pod network, execa) is loaded once there is a pod to run.
+  const { runPod } = await import('@jetpack/shared/podrun');
   return { status: await runPod(store, pod, args.net === undefined ? {} : { network: args.net }) };
 }

@@ -11,9 +11,10 @@
  * store), 7 config (bad mds.port, bad key file), 8 environment (the address is not the host's,
  * or the port needs privileges).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { config as loadConfig } from '@jetpack/shared/context';
 import { conflict, JetpackError, usage } from '@jetpack/shared/errors';
 import {
@@ -30,7 +31,6 @@ import {
   writeMdsPidFile,
   type MdsContext,
 } from '@jetpack/shared/mds';
-import { ensureInterface } from '@jetpack/shared/net/network';
 import { Store } from '@jetpack/shared/store/store';
 
 export const USAGE = `metadata-service [--config=PATH] [--listen=ADDRESS:PORT]
@@ -139,10 +139,17 @@ export async function main(argv: string[]): Promise<CommandResult> {
   if (args._.length > 0) throw usage(`unexpected argument "${String(args._[0])}" (see metadata-service --help)`);
   const listenArg = args.listen === undefined ? undefined : parseListen(args.listen);
   const store = await Store.open(loadConfig(args));
-  const where = listenArg ?? { address: (await ensureInterface(store.config)).address, port: mdsPort(store.config) };
+  let where = listenArg;
+  if (where === undefined) {
+    // The pod network's set-up (ip(8) and nft(8) through execa), loaded only without --listen.
+    const { ensureInterface } = await import('@jetpack/shared/net/network');
+    where = { address: (await ensureInterface(store.config)).address, port: mdsPort(store.config) };
+  }
   const keys = await loadOrCreateMdsKey(store);
   const ctx = createMdsContext(store, keys, { pid: process.pid, address: where.address, port: where.port, version: MDS_VERSION });
 
+  // node:http is loaded once the service starts, not for --help.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => void serve(ctx, req, res));
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;

@@ -15,13 +15,12 @@
  * the shell is not in the app.
  */
 import { stat } from 'node:fs/promises';
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { invalid, notFound, usage } from '@jetpack/shared/errors';
-import { podPlan } from '@jetpack/shared/podrun';
 import { runningInit } from '@jetpack/shared/podctl';
 import { findPod } from '@jetpack/shared/query';
-import { planApp, runPlan } from '@jetpack/shared/run/linux';
 import { loginShell, memberGroups, resolveInRoot, resolveUser } from '@jetpack/shared/users';
 
 export const USAGE = `pod-console [--config=PATH] [--app=NAME] POD [USER]
@@ -47,6 +46,8 @@ export async function main(argv: string[]): Promise<CommandResult> {
   if (appName === undefined || !pod.apps.some((a) => a.name === appName)) {
     throw notFound(`pod ${pod.uuid}: no app ${appName ?? ''} (apps: ${pod.apps.map((a) => a.name).join(', ')})`);
   }
+  // The runner and the launcher, loaded once there is a running pod to join.
+  const [{ podPlan }, { planApp, runPlan }] = await Promise.all([import('@jetpack/shared/podrun'), import('@jetpack/shared/run/linux')]);
   // The app as the pod runs it (rootfs, volumes, isolators); /etc files stay as the run wrote them.
   const plan = await podPlan(store, pod, { etcFiles: false });
   const app = plan.apps.find((a) => a.name === appName);

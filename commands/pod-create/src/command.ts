@@ -17,16 +17,8 @@ import { podJson } from '@jetpack/shared/json';
 import { AC_IDENTIFIER_RULE, AC_NAME_RULE, isAcIdentifier, isAcName } from '@jetpack/shared/appc/names';
 import { ENV_NAME_PATTERN } from '@jetpack/shared/appc/schema';
 import type { App, NameValue, Volume } from '@jetpack/shared/appc/types';
-import {
-  createPod,
-  IMAGE_UUID_ANNOTATION,
-  NETWORK_ANNOTATION,
-  podManifest,
-  podTemplate,
-  type AppSpec,
-  type MountSpec,
-  type PodOptions,
-} from '@jetpack/shared/podspec';
+import { IMAGE_UUID_ANNOTATION, NETWORK_ANNOTATION } from '@jetpack/shared/annotations';
+import type { AppSpec, MountSpec, PodOptions } from '@jetpack/shared/podspec';
 import { findImage } from '@jetpack/shared/query';
 import type { Image } from '@jetpack/shared/store/store';
 
@@ -436,6 +428,8 @@ export async function main(argv: string[]): Promise<CommandResult> {
   }
   const text = args.file === undefined ? undefined : await readManifestFile(args.file);
   if (text === undefined && args.images.length === 0) args.images.push({ image: await stdinImage(), annotations: [], mounts: [], env: [] });
+  // The pod manifest's making and validation (ajv), loaded once the command line is known good.
+  const { createPod, podManifest, podTemplate } = await import('@jetpack/shared/podspec');
   const store = await openStore(args);
 
   const source = args.file === '-' ? 'stdin' : args.file;

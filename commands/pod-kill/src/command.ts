@@ -9,7 +9,8 @@
  * A pod already being stopped by another pod-kill is not sent SIGTERM again: this one waits and
  * sends SIGKILL after its own timeout. Exit 5 when the pod is not running (prepared or exited).
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { conflict, usage } from '@jetpack/shared/errors';
 import { podJson } from '@jetpack/shared/json';

@@ -13,7 +13,8 @@
  * killall(1); 5 if the pod is not running.
  */
 import { constants as osConstants } from 'node:os';
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import {

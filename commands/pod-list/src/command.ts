@@ -1,7 +1,8 @@
 /**
  * pod-list — the pods as a JSON array of PodJson (man/jetpack.7), oldest first.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { formatPodList } from '@jetpack/shared/format';

@@ -9,7 +9,8 @@
  * The pod's processes are those in its init's PID namespace (proc(5) /proc/PID/ns/pid).
  * Exit 5 if the pod is not running; with OPTIONS, ps's own status.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { table } from '@jetpack/shared/format';

@@ -1,7 +1,8 @@
 /**
  * pod-show POD — one pod as JSON (PodJson, man/jetpack.7). POD is a UUID or an unambiguous prefix.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { formatPod } from '@jetpack/shared/format';

@@ -8,7 +8,8 @@
  * processes, and top refuses users with pids. Processes the pod starts later are not added.
  * Exit status: top's; 5 if the pod is not running.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { checkTopOptions, podAndPassed, podPids, runAttached, runningInit, TOP_MAX_PIDS, topArgv } from '@jetpack/shared/podctl';

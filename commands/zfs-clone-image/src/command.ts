@@ -4,7 +4,8 @@
  * one, a copy (dir driver). `pod create` does this for each of its apps; this command exposes the step.
  * stdout: `{"image", "pod", "app", "rootfs", "clone": "zfs"|"overlay"|"copy"}`.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
 import { isAcName } from '@jetpack/shared/appc/names';

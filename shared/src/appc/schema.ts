@@ -13,7 +13,8 @@
  *
  * Two non-standard annotation keywords are used: `x-invalid` (the phrase Jetpack's error
  * messages use when a value breaks the node's pattern/enum/range) and `x-quantity` (marks a
- * resource quantity, checked by ./quantity.ts). Nothing here is compiled at import time.
+ * resource quantity, checked by ./quantity.ts). Nothing here is compiled at run time: at build time
+ * scripts/gen-validators.mjs compiles these schemas with ajv into ./validators.generated.ts.
  */
 import type { SchemaObject } from 'ajv';
 import { AC_IDENTIFIER_PATTERN, AC_IDENTIFIER_RULE, AC_NAME_PATTERN, AC_NAME_RULE } from './names.js';
@@ -354,7 +355,7 @@ export const DEFINITIONS_ID = 'urn:jetpack:appc:0.8.11:definitions';
 
 /**
  * The definitions the three manifest schemas share (each also embeds them, to stand alone).
- * validate.ts compiles this once and points the manifests' `$ref`s at it.
+ * scripts/gen-validators.mjs compiles each once, for the three manifests (`schemasToCompile`).
  */
 export const definitionsSchema: SchemaObject = {
   $schema: SCHEMA_DRAFT,
@@ -414,3 +415,38 @@ function podSchema(template: boolean): SchemaObject {
 export const podManifestSchema: SchemaObject = podSchema(false);
 /** A pod manifest template (spec/pods.md): like `podManifestSchema`, but `image.id` may be absent. */
 export const podTemplateSchema: SchemaObject = podSchema(true);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The schemas as scripts/gen-validators.mjs compiles them (`schemasToCompile`). */
+export interface SchemasToCompile {
+  /** Each of `definitionsSchema`'s definitions as a schema of its own, `$id` `<DEFINITIONS_ID>/<name>`. */
+  readonly definitions: readonly SchemaObject[];
+  /** The manifest schemas by validate.ts' kind, without their embedded definitions. */
+  readonly manifests: Readonly<Record<'image' | 'pod' | 'template', SchemaObject>>;
+}
+
+/**
+ * The schemas that scripts/gen-validators.mjs compiles into ./validators.generated.ts: every
+ * `$ref` `#/definitions/<name>` points at the definition's own schema, `<DEFINITIONS_ID>/<name>`.
+ * ajv compiles a `$ref` to a whole schema once, as one function that every validator using it
+ * shares; a `$ref` to a fragment (`…#/definitions/app`) it compiles again for each schema that
+ * refers to it (the generated code was 1.7 times as big that way).
+ */
+export function schemasToCompile(): SchemasToCompile {
+  const rewrite = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rewrite);
+    if (!isRecord(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'definitions') continue;
+      out[k] = k === '$ref' && typeof x === 'string' && x.startsWith('#/definitions/') ? `${DEFINITIONS_ID}/${x.slice('#/definitions/'.length)}` : rewrite(x);
+    }
+    return out;
+  };
+  const against = (schema: SchemaObject): SchemaObject => rewrite(schema) as SchemaObject;
+  return {
+    definitions: Object.entries(definitions).map(([name, schema]) => ({ $id: `${DEFINITIONS_ID}/${name}`, ...against(schema) })),
+    manifests: { image: against(imageManifestSchema), pod: against(podManifestSchema), template: against(podTemplateSchema) },
+  };
+}

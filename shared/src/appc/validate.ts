@@ -7,7 +7,9 @@
  *    `Exec`, `ACKIND`, `supplementaryGids` are accepted), and spelled as the spec does in the
  *    result; unknown keys are dropped; a `null` member counts as absent. One field spelled two ways
  *    in one object is invalid.
- * 3. The structure is checked with ajv against ./schema.ts (compiled on first use and cached).
+ * 3. The structure is checked against ./schema.ts by validators that ajv compiled from it at build
+ *    time (scripts/gen-validators.mjs, ./validators.generated.ts): no schema is compiled, and ajv
+ *    is not loaded, at run time.
  * 4. Code checks what a JSON Schema cannot say: unique names, os/arch pairs, the version is not
  *    0.0.0, dates and URLs of well-known annotations, port ranges, quantities, isolator sets.
  *
@@ -16,23 +18,14 @@
  * Every failure is `invalid('<source>: <path>: <rule>')`, one line, e.g.
  * `manifest: labels[2].value: os "windows" is not one of darwin, freebsd, linux`.
  */
-import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
-import type { Ajv as AjvInstance, ErrorObject, SchemaObject, ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { invalid } from '../errors.js';
 import { isAcIdentifier, isAcName } from './names.js';
 import { quantityJsonError, quantityText, parseQuantity } from './quantity.js';
-import {
-  DEFINITIONS_ID,
-  IMAGE_ID_PATTERN,
-  VALID_OS_ARCH,
-  definitionsSchema,
-  imageManifestSchema,
-  podManifestSchema,
-  podTemplateSchema,
-  type KnownIsolatorName,
-} from './schema.js';
+import { IMAGE_ID_PATTERN, VALID_OS_ARCH, type KnownIsolatorName } from './schema.js';
 import type { App, ImageManifest, Isolator, NameValue, PodManifest, Port } from './types.js';
+import { validators } from './validators.generated.js';
 
 export { isAcIdentifier, isAcName };
 
@@ -328,44 +321,7 @@ function normalise(v: unknown, shape: Shape, path: string, f: Failure): unknown 
 }
 
 // ---------------------------------------------------------------------------------------------
-// ajv (loaded and compiled on first use)
-
-const requireCjs = createRequire(import.meta.url);
-let ajvInstance: AjvInstance | undefined;
-const validators = new Map<string, ValidateFunction>();
-
-/** A manifest schema without its embedded definitions, its `$ref`s pointing at `definitionsSchema`. */
-function againstSharedDefinitions(schema: SchemaObject): SchemaObject {
-  const rewrite = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(rewrite);
-    if (!isRecord(v)) return v;
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'definitions') continue;
-      out[k] = k === '$ref' && typeof x === 'string' && x.startsWith('#/') ? `${DEFINITIONS_ID}${x}` : rewrite(x);
-    }
-    return out;
-  };
-  return rewrite(schema) as SchemaObject;
-}
-
-function validator(kind: 'image' | 'pod' | 'template'): ValidateFunction {
-  let v = validators.get(kind);
-  if (v === undefined) {
-    if (ajvInstance === undefined) {
-      const { Ajv } = requireCjs('ajv') as typeof import('ajv');
-      // The schemas are checked against the draft-07 meta-schema by the tests, not at run time
-      // (validateSchema: false); refs are compiled once as functions shared by the three schemas.
-      ajvInstance = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true, validateSchema: false, inlineRefs: false });
-      ajvInstance.addVocabulary(['x-invalid', 'x-quantity']);
-      ajvInstance.addSchema(definitionsSchema);
-    }
-    const schema = kind === 'image' ? imageManifestSchema : kind === 'pod' ? podManifestSchema : podTemplateSchema;
-    v = ajvInstance.compile(againstSharedDefinitions(schema));
-    validators.set(kind, v);
-  }
-  return v;
-}
+// ajv's errors (its validators generated at build time: ./validators.generated.ts)
 
 /** The JSON Pointer of an ajv error as a path such as `apps[0].image.id`, walking the data. */
 function pointerToPath(pointer: string, root: unknown): string {
@@ -433,7 +389,7 @@ function checkStructure(doc: unknown, kind: 'image' | 'pod' | 'template', f: Fai
   // The kind first: a pod manifest read as an image is reported as such, not as a missing name.
   const acKind = kind === 'image' ? 'ImageManifest' : 'PodManifest';
   if (isRecord(doc) && typeof doc['acKind'] === 'string' && doc['acKind'] !== acKind) f.fail('acKind', `${show(doc['acKind'])} is not ${show(acKind)}`);
-  const validate = validator(kind);
+  const validate = validators[kind];
   if (validate(doc)) return;
   const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if');
   const first = errors[0];

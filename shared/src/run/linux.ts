@@ -12,11 +12,11 @@ import { access, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { execa, type Options } from 'execa';
+import type { Options } from 'execa';
 import type { App, NameValue } from '../appc/types.js';
 import { capabilityMask, DEFAULT_CAPABILITIES } from './isolators.js';
 import type { PlanApp, PlanMount, PodPlan } from './plan.js';
+import { checkoutPath } from '../checkout.js';
 import { JetpackError } from '../errors.js';
 import { resolveGroup, resolveInRoot, resolveUser, type ResolvedUser } from '../users.js';
 
@@ -228,13 +228,13 @@ export function encodePlan(plan: PodPlan, extras: Stage1Extras = {}): Buffer {
 
 /**
  * Where jetpack-stage1 is when nobody says otherwise: `$JETPACK_STAGE1` if set, else
- * commands/jail-run/dist/jetpack-stage1 of this checkout (from shared/dist/run/linux.js or
- * shared/src/run/linux.ts alike: three directories up).
+ * commands/jail-run/dist/jetpack-stage1 of this checkout (from shared/dist, shared/src or a
+ * command's bundle alike: ../checkout.ts).
  */
 export function defaultStage1Path(): string {
   const fromEnv = process.env['JETPACK_STAGE1'];
   if (fromEnv) return fromEnv;
-  return fileURLToPath(new URL('../../../commands/jail-run/dist/jetpack-stage1', import.meta.url));
+  return checkoutPath('commands', 'jail-run', 'dist', 'jetpack-stage1');
 }
 
 /** Signals runPlan passes on to the launcher while it runs (it forwards them to the apps). */
@@ -353,6 +353,7 @@ export async function runPlan(plan: PodPlan, opts: RunPlanOptions = {}): Promise
   }
   const stdio = opts.stdio ?? 'inherit';
   const [stdin, stdout, stderr] = typeof stdio === 'string' ? [stdio, stdio, stdio] : stdio;
+  const { execa } = await import('execa');
   const child = execa(stage1, ['--plan-fd=3', '--status-fd=4'], {
     reject: false,
     env: {},

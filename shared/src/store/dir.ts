@@ -7,7 +7,6 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { JetpackError } from '../errors.js';
 import { tool } from '../exec.js';
 import type { CloneKind, StoreDriver } from './driver.js';
@@ -89,6 +88,7 @@ export class DirDriver implements StoreDriver {
     await mkdir(join(dir, 'upper'), { recursive: true, mode: 0o755 });
     await mkdir(join(dir, 'work'), { recursive: true, mode: 0o700 });
     const opts = `lowerdir=${this.layout.imageRootfs(imageUuid)},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
+    const { execa } = await import('execa');
     const r = await execa('mount', ['-t', 'overlay', 'overlay', '-o', opts, join(dir, 'rootfs')], { reject: false, stdin: 'ignore' });
     return !r.failed;
   }

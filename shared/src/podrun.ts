@@ -281,7 +281,7 @@ async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<
   if (plan.network.mode === 'private' && plan.network.address !== undefined) {
     const host = await ensureInterface(store.config);
     plan.network = { ...plan.network, interface: host.interface, prefixLength: host.prefixLength, gateway: host.address };
-    netns = await setupPodNetwork(host, pod.uuid, plan.network.address as string);
+    netns = await setupPodNetwork(host, pod.uuid, plan.network.address as string, store.layout.podDir(pod.uuid));
   }
   const state: RunState = {};
   let recording: Promise<void> = Promise.resolve();

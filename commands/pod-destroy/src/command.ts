@@ -5,10 +5,10 @@
  * namespace and veth pair are removed too, should a killed jail-run have left them.
  * stdout: `{"uuid": ..., "destroyed": true}`.
  */
-import { parser, type CommandResult } from '@jetpack/shared/cli';
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
-import { teardownPodNetwork } from '@jetpack/shared/net/network';
 import { stopPod } from '@jetpack/shared/podctl';
 import { findPod } from '@jetpack/shared/query';
 
@@ -27,6 +27,12 @@ export async function main(argv: string[]): Promise<CommandResult> {
   let pod = await findPod(store, pos[0] as string);
   if (args.force) pod = await stopPod(store, pod);
   await store.destroyPod(pod);
-  if (process.platform === 'linux') await teardownPodNetwork(pod.uuid);
+  if (process.platform === 'linux') {
+    // ip(8) through execa: loaded here, not at start-up.
+    const { teardownPodNetwork } = await import('@jetpack/shared/net/network');
+    await teardownPodNetwork(pod.uuid);
+  }
+  const { releaseAddresses } = await import('@jetpack/shared/net/addresses');
+  await releaseAddresses(pod.uuid);
   return { json: { uuid: pod.uuid, destroyed: true }, human: '' };
 }

@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { get, type Config } from '../config.js';
 import { JetpackError } from '../errors.js';
 import { processAlive } from '../proc.js';
+import { claimAddress } from './addresses.js';
 
 /** The host's side of the pod network. */
 export interface HostInterface {
@@ -217,9 +218,11 @@ function vethHost(podUuid: string): string {
  * pair created with its pod end already named eth0 inside the namespace, host end on the bridge),
  * one inside the namespace (address, links up, route). Returns the namespace's path for
  * jetpack-stage1 (`net=PATH`).
- * @throws JetpackError('environment') when ip(8) fails (everything made so far is removed)
+ * The address is claimed host-wide (net/addresses.ts) for the pod in `podDir`.
+ * @throws JetpackError('environment') when ip(8) fails (everything made so far is removed);
+ *   JetpackError('conflict') when another store's pod holds the address
  */
-export async function setupPodNetwork(host: HostInterface, podUuid: string, address: string): Promise<string> {
+export async function setupPodNetwork(host: HostInterface, podUuid: string, address: string, podDir: string): Promise<string> {
   const ns = podNetns(podUuid);
   const veth = vethHost(podUuid);
   await reapStaleNetworks();
@@ -227,7 +230,10 @@ export async function setupPodNetwork(host: HostInterface, podUuid: string, addr
   await mkdir(OWNERS, { recursive: true, mode: 0o700 });
   await writeFile(`${OWNERS}/${podUuid}`, `${process.pid}\n`);
   try {
-    await claimAddress(address, podUuid);
+    const holder = await claimAddress(address, podUuid, podDir);
+    if (holder !== null) {
+      throw new JetpackError('conflict', `pod ${podUuid}: address ${address} is held by pod ${holder.pod} (${holder.dir}); each store allocates on its own: destroy one of them or give them different jail.interface networks`);
+    }
     await ipBatch(
       [`netns add ${ns.name}`, `link add ${veth} type veth peer name eth0 netns ${ns.name}`, `link set ${veth} master ${host.interface} up`],
       'create the pod network namespace and its veth pair',
@@ -257,46 +263,8 @@ export async function teardownPodNetwork(podUuid: string, opts: { leaveVeth?: bo
   if (hadNs) await execa('ip', ['netns', 'del', ns.name], { reject: false });
   if (!(hadNs && opts.leaveVeth === true) && interfaceExists(veth)) await execa('ip', ['link', 'del', veth], { reject: false });
   await rm(`${OWNERS}/${podUuid}`, { force: true });
-  for (const ip of await readdir(ADDRESSES).catch(() => [] as string[])) {
-    if ((await addressHolder(ip))?.pod === podUuid) await rm(`${ADDRESSES}/${ip}`, { force: true });
-  }
 }
 
-/**
- * Host-wide claims of pod addresses while pods run: `ADDRESSES/IP` holds `POD-UUID PID`. Each
- * store allocates its pods' addresses on its own (under its lock), so two stores on one host can
- * give two pods the same address; this claim keeps two of them from running at once.
- */
-const ADDRESSES = '/run/jetpack/addresses';
-
-async function addressHolder(ip: string): Promise<{ pod: string; pid: number } | null> {
-  const [pod, pid] = (await readFile(`${ADDRESSES}/${ip}`, 'utf8').catch(() => '')).trim().split(' ');
-  return pod === undefined || pod === '' ? null : { pod, pid: Number(pid) };
-}
-
-/**
- * Claim `address` for the pod (exclusive create). A claim whose process is gone, or the pod's own,
- * is taken over.
- * @throws JetpackError('conflict') when a running pod (of any store) holds the address
- */
-async function claimAddress(address: string, podUuid: string): Promise<void> {
-  await mkdir(ADDRESSES, { recursive: true, mode: 0o700 });
-  const file = `${ADDRESSES}/${address}`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await writeFile(file, `${podUuid} ${process.pid}\n`, { flag: 'wx' });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = await addressHolder(address);
-    if (holder !== null && holder.pod !== podUuid && holder.pid > 0 && processAlive(holder.pid)) {
-      throw new JetpackError('conflict', `pod ${podUuid}: address ${address} is in use by running pod ${holder.pod} (pid ${holder.pid}; another store's pod has the same ip-address)`);
-    }
-    await rm(file, { force: true });
-  }
-  throw new JetpackError('conflict', `pod ${podUuid}: could not claim address ${address} (${file})`);
-}
 
 /** Which process set up each pod network (`OWNERS/UUID` holds its pid), so others leave it alone. */
 const OWNERS = '/run/jetpack/netns';

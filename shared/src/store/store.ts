@@ -14,9 +14,9 @@
  * a pod's run lock record their holder's pid beside them (`LOCK.owner`): a lock whose holder was
  * killed is taken over at once instead of after proper-lockfile's stale time.
  */
+import { claimAddress } from '../net/addresses.js';
 import { lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { cleanupOnSignal } from '../cli.js';
 import type { ImageManifest, PodManifest } from '../appc/types.js';
 import { type Config, get, withPrefix } from '../config.js';
@@ -24,7 +24,6 @@ import { conflict, invalid, JetpackError, notFound } from '../errors.js';
 import type { CloneKind, StoreDriver } from './driver.js';
 import { DirDriver } from './dir.js';
 import { Layout } from './layout.js';
-import { hostInterface, nextFreeAddress, sameNetwork } from '../net/network.js';
 import { removeTree } from './mounts.js';
 import { ZfsDriver } from './zfs.js';
 import { processAlive } from '../proc.js';
@@ -149,9 +148,10 @@ async function ownerPid(path: string): Promise<number> {
  * only one waiter can do, checks that it still names the dead pid, and removes the lock directory.
  * Without an owner file (a holder between mkdir and writing it) proper-lockfile's own rule stands:
  * a lock not refreshed for `stale` ms is stale. Pids are those of one PID namespace, as for the
- * markers of gc().
+ * markers of gc(). proper-lockfile is loaded on the first lock, not at start-up.
  */
 async function lockOwned(target: string, lockfilePath: string, stale: number, waitMs: number): Promise<() => Promise<void>> {
+  const { default: lockfile } = await import('proper-lockfile');
   const owner = `${lockfilePath}.owner`;
   const end = Date.now() + waitMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
@@ -457,7 +457,7 @@ export class Store {
             await writeFile(`${dir}/.creating`, `${process.pid}\n`);
             if (opts.build === true) await writeFile(`${dir}/.build`, `${process.pid}\n`);
             if (!manifest.annotations?.some((a) => a.name === 'jetpack/network' && a.value === 'host')) {
-              manifest = await this.withPodAddress(manifest, () => hostInterface(this.config));
+              manifest = await this.withPodAddress(uuid, manifest, async () => (await import('../net/network.js')).hostInterface(this.config));
             }
             for (const { name, image } of apps) {
               step();
@@ -490,12 +490,17 @@ export class Store {
 
   /**
    * The manifest with the annotation `ip-address` set to the next free address of the host
-   * interface's network (net/network.ts nextFreeAddress), unless it has one. Call with the lock held.
+   * interface's network (net/network.ts nextFreeAddress) that no pod of this store has and no pod
+   * of another store on the host holds (net/addresses.ts), unless it has one; either way the
+   * address is claimed host-wide for the pod. Call with the lock held and the pod directory made.
+   * net/network.ts (which runs ip(8) through execa) is loaded here, not when the store is.
    */
   private async withPodAddress(
+    podUuid: string,
     manifest: PodManifest,
     host: () => Promise<{ address: string; prefixLength: number; interface: string }>,
   ): Promise<PodManifest> {
+    const { nextFreeAddress, sameNetwork } = await import('../net/network.js');
     const taken: string[] = [];
     for (const uuid of await uuidEntries(this.layout.pods)) {
       const m = await readJson<PodManifest>(`${this.layout.podDir(uuid)}/manifest`).catch(() => null);
@@ -510,10 +515,19 @@ export class Store {
       if (!sameNetwork(net, asked)) {
         throw invalid(`pod annotation ip-address=${asked}: not an address of ${net.interface}'s network ${net.address}/${net.prefixLength}`);
       }
+      const holder = await claimAddress(asked, podUuid, this.layout.podDir(podUuid));
+      if (holder !== null) throw conflict(`pod annotation ip-address=${asked}: the address is already in use by pod ${holder.pod} (${holder.dir})`);
       return manifest;
     }
-    const address = nextFreeAddress(await host(), taken);
-    return { ...manifest, annotations: [...(manifest.annotations ?? []), { name: 'ip-address', value: address }] };
+    // The next free address that no other store's pod holds (net/addresses.ts: O_EXCL claims).
+    const net = await host();
+    for (;;) {
+      const address = nextFreeAddress(net, taken);
+      if ((await claimAddress(address, podUuid, this.layout.podDir(podUuid))) === null) {
+        return { ...manifest, annotations: [...(manifest.annotations ?? []), { name: 'ip-address', value: address }] };
+      }
+      taken.push(address);
+    }
   }
 
   /**

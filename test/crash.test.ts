@@ -250,6 +250,12 @@ async function crashes(t: Test, driver: 'dir' | 'zfs', files: Files): Promise<vo
     const shot = await shoot(store, 'pod-create', [base.uuid], { trigger: newEntryIn(pods), delay: dCreate[k] as number });
     s.count('pod-create', shot);
     await s.afterKill(`${driver}: pod-create killed at +${dCreate[k]} ms`, { pods: true }, { mayAppear: 'pods' });
+    if (k === 0) {
+      // `jetpack gc` (store-gc) cleans up on its own, without a next command.
+      const gc = await jp(store, 'store-gc', []);
+      t.equal(gc.exitCode, 0, `${driver}: store-gc after pod-create killed at +${dCreate[k]} ms ${String(gc.stderr)}`);
+      await s.clean(`${driver}: store-gc after pod-create killed at +${dCreate[k]} ms`);
+    }
     const q = await createOnce();
     s.pods.add(q);
     await s.clean(`${driver}: pod-create after pod-create killed at +${dCreate[k]} ms`);
@@ -335,6 +341,11 @@ async function crashes(t: Test, driver: 'dir' | 'zfs', files: Files): Promise<vo
     t.same(processesMentioning([files.marker]), [], `${driver}: jail-run killed at +${dRun[k]} ms leaves no app running`);
     const seen = await s.afterKill(`${driver}: jail-run killed at +${dRun[k]} ms`, { pods: true });
     t.not(seen.pods.find((p) => p.uuid === r.uuid)?.state, 'running', `${driver}: a pod whose jail-run was killed is not shown running`);
+    if (k === 0) {
+      const gc = await jp(store, 'store-gc', []);
+      t.equal(gc.exitCode, 0, `${driver}: store-gc after jail-run killed ${String(gc.stderr)}`);
+      t.notOk(existsSync(`/run/netns/jetpack-${r.uuid}`), `${driver}: store-gc removed the killed run's network namespace`);
+    }
     const again = await jp(store, 'jail-run', [r.uuid]);
     t.equal(again.exitCode, 0, `${driver}: the next run of the pod works ${String(again.stderr)}`);
     t.equal(String(again.stdout), files.marker);

@@ -13,6 +13,7 @@ import { tempDir } from './lib/fixtures.js';
 t.test('words and aliases', async (t) => {
   const cases: Array<[string[], string, string[]]> = [
     [['images'], 'image-list', []],
+    [['gc'], 'store-gc', []],
     [['image'], 'image-list', []],
     [['i', 'list', 'foo,os=linux'], 'image-list', ['foo,os=linux']],
     [['img', 'import', 'a.aci', 'm.json'], 'aci-import', ['a.aci', 'm.json']],

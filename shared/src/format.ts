@@ -3,6 +3,7 @@
  * (tables aligned like Go's tabwriter with padding 2; sections indented by 2 spaces).
  * Commands' JSON output is the machine interface; these strings are for people.
  */
+import type { GcReport } from './gc.js';
 import type { App, NameValue } from './appc/types.js';
 import type { Config } from './config.js';
 import type { Image, Pod } from './store/store.js';
@@ -96,6 +97,16 @@ function podIp(p: Pod): string {
 export function formatPodList(pods: readonly Pod[]): string {
   if (pods.length === 0) return 'No pods';
   return table([['UUID', 'STATUS', 'IP', 'APPS'], ...pods.map((p) => [p.uuid, podStatus(p), podIp(p), p.apps.map((a) => a.name).join(' ')])]);
+}
+
+/** `gc`: what was removed, a line per kind, or `Nothing to clean up`. */
+export function formatGc(r: GcReport): string {
+  const lines: string[] = [];
+  if (r.removed.length > 0) lines.push(`Removed leftovers: ${r.removed.join(' ')}`);
+  if (r.networks.length > 0) lines.push(`Removed stale pod networks: ${r.networks.join(' ')}`);
+  if (r.cgroups.length > 0) lines.push(`Removed stale cgroups: ${r.cgroups.join(' ')}`);
+  if (r.addresses.length > 0) lines.push(`Freed stale address claims: ${r.addresses.join(' ')}`);
+  return lines.length === 0 ? 'Nothing to clean up' : lines.join('\n');
 }
 
 /** `pod POD show`. */

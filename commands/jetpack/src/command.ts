@@ -2,7 +2,7 @@
  * jetpack — the everyday interface, with the original jetpack's words, aliases and output formats,
  * over the Jetpack commands (each also an executable of its own that prints JSON):
  *
- *   jetpack [-config=PATH] [-json] init | info | test
+ *   jetpack [-config=PATH] [-json] init | info | test | gc
  *   jetpack image list [QUERY] | image import ARCHIVE [MANIFEST]
  *   jetpack image IMAGE build [-dir=.] [-cp=PATH...] COMMAND... | show | export [PATH] | destroy
  *   jetpack pod list | pod create [FLAGS] IMAGE [IMAGE FLAGS] [IMAGE [IMAGE FLAGS]...]
@@ -33,6 +33,7 @@ Commands:
   init                                    Initialize host (create the store)
   info                                    Show global information
   test                                    Run the smoke test (as root, in a throw-away store)
+  gc                                      Remove what interrupted commands left behind
   image list [QUERY]                      List images
   image import ARCHIVE [MANIFEST]         Import image from an archive
   image IMAGE build [OPTIONS] COMMAND...  Build new image from an existing one
@@ -94,6 +95,7 @@ const COMMANDS: Record<string, () => Promise<CommandMain>> = {
   'pod-killall': async () => (await import('@jetpack/pod-killall')).main,
   'pod-kill': async () => (await import('@jetpack/pod-kill')).main,
   'pod-console': async () => (await import('@jetpack/pod-console')).main,
+  'store-gc': async () => (await import('@jetpack/store-gc')).main,
 };
 
 const IMAGE_VERBS = ['build', 'show', 'export', 'destroy'];
@@ -119,6 +121,8 @@ export function translate(words: readonly string[]): Invocation {
     case 'info':
     case 'test':
       return { command: first, args: rest };
+    case 'gc':
+      return { command: 'store-gc', args: rest };
     case 'images':
       return { command: 'image-list', args: rest };
     case 'pods':

@@ -1,0 +1,23 @@
+/**
+ * store-gc — remove what killed commands left behind (shared/src/gc.ts) and print the GcReport
+ * JSON: `{"removed": [UUID...], "networks": [UUID...], "cgroups": [UUID...], "addresses": [IP...]}`.
+ */
+import type { CommandResult } from '@jetpack/shared/cli';
+import { parser } from '@jetpack/shared/parser';
+import { openStore } from '@jetpack/shared/context';
+import { usage } from '@jetpack/shared/errors';
+import { collectGarbage } from '@jetpack/shared/gc';
+import { formatGc } from '@jetpack/shared/format';
+
+export const USAGE = `store-gc [--config=PATH]
+
+Remove what interrupted commands left behind: half-imported or half-destroyed images and pods,
+build pods whose build is gone, stale pod network namespaces, leftover cgroups and address
+claims of pods that are gone. Prints JSON.`;
+
+export async function main(argv: string[]): Promise<CommandResult> {
+  const args = await parser('store-gc', argv, USAGE).parse();
+  if (args._.length > 0) throw usage('store-gc takes no arguments');
+  const report = await collectGarbage(await openStore(args));
+  return { json: report, human: formatGc(report) };
+}

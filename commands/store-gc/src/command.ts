@@ -6,8 +6,6 @@ import type { CommandResult } from '@jetpack/shared/cli';
 import { parser } from '@jetpack/shared/parser';
 import { openStore } from '@jetpack/shared/context';
 import { usage } from '@jetpack/shared/errors';
-import { collectGarbage } from '@jetpack/shared/gc';
-import { formatGc } from '@jetpack/shared/format';
 
 export const USAGE = `store-gc [--config=PATH]
 
@@ -18,6 +16,8 @@ claims of pods that are gone. Prints JSON.`;
 export async function main(argv: string[]): Promise<CommandResult> {
   const args = await parser('store-gc', argv, USAGE).parse();
   if (args._.length > 0) throw usage('store-gc takes no arguments');
+  // The store's and the host's clean-up code (network, cgroups) is loaded once the command line is parsed.
+  const [{ collectGarbage }, { formatGc }] = await Promise.all([import('@jetpack/shared/gc'), import('@jetpack/shared/format')]);
   const report = await collectGarbage(await openStore(args));
   return { json: report, human: formatGc(report) };
 }

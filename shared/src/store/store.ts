@@ -15,6 +15,7 @@
  * killed is taken over at once instead of after proper-lockfile's stale time.
  */
 import { claimAddress } from '../net/addresses.js';
+import { readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanupOnSignal } from '../cli.js';
@@ -95,8 +96,17 @@ export interface Pod extends PodMeta {
 }
 
 async function readJson<T>(path: string): Promise<T | null> {
+  return readJsonSync<T>(path);
+}
+
+/**
+ * readJson without the event loop: listing 1,000 images or pods reads 2,000-3,000 small files, and
+ * readFileSync takes a fraction of fs/promises' open/fstat/read/close round trips through the
+ * thread pool (bench/ scale section).
+ */
+function readJsonSync<T>(path: string): T | null {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
@@ -231,7 +241,7 @@ export class Store {
     if (!UUID_RE.test(uuid)) return null;
     const meta = await readJson<ImageMeta>(`${this.layout.imageDir(uuid)}/meta.json`);
     if (meta === null) return null;
-    const manifest = JSON.parse(await readFile(`${this.layout.imageDir(uuid)}/manifest`, 'utf8')) as ImageManifest;
+    const manifest = JSON.parse(readFileSync(`${this.layout.imageDir(uuid)}/manifest`, 'utf8')) as ImageManifest;
     return { ...meta, manifest, rootfs: this.layout.imageRootfs(uuid) };
   }
 
@@ -411,7 +421,7 @@ export class Store {
     const dir = this.layout.podDir(uuid);
     const meta = await readJson<PodMeta>(`${dir}/meta.json`);
     if (meta === null) return null;
-    const manifest = JSON.parse(await readFile(`${dir}/manifest`, 'utf8')) as PodManifest;
+    const manifest = JSON.parse(readFileSync(`${dir}/manifest`, 'utf8')) as PodManifest;
     const run = (await readJson<RunState>(`${dir}/run.json`)) ?? {};
     let state: PodState = 'prepared';
     if (run.pid !== undefined && run.exited === undefined && processAlive(run.pid)) state = run.dying === undefined ? 'running' : 'dying';

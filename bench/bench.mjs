@@ -542,7 +542,7 @@ async function benchImport() {
     '-e',
     `const { openSource } = await import(${JSON.stringify(pathToFileURL(path.join(REPO, 'shared/dist/archive/source.js')).href)});
      const { decompress } = await import(${JSON.stringify(pathToFileURL(path.join(REPO, 'shared/dist/archive/decompress.js')).href)});
-     const { stream } = await decompress(await openSource(process.argv[1]), process.argv[1]);
+     const { stream } = await decompress(await openSource(process.argv[1]), process.argv[1], { native: false });
      let n = 0; for await (const c of stream) n += c.length;
      if (n !== Number(process.argv[2])) throw new Error('decoded ' + n + ' bytes');`,
     aci,

@@ -6,13 +6,19 @@
  * sees the whole stream. Decoders:
  *
  * - gzip: Node's zlib gunzip, which decodes concatenated members as one stream (like Go's
- *   multistream gzip.Reader), so `cat a.gz b.gz` works.
- * - bzip2: `unbzip2-stream` (pure JS; concatenated streams work; slow: about 5 MB/s of output
- *   here, against 23 MB/s for `bzip2 -dc`; gzip runs at ~260 MB/s and xz at ~27 MB/s).
- * - xz: `xz-decompress` (xz-embedded in WebAssembly; multi-stream and multi-block). Its wasm
- *   instance is guarded by ONE process-wide lock, so only one xz stream decodes at a time and a
- *   stream that is neither read to the end nor destroyed blocks the next one: always consume or
- *   destroy the returned stream.
+ *   multistream gzip.Reader), so `cat a.gz b.gz` works. It already runs on libuv's thread pool,
+ *   in parallel with the extraction (~260 MB/s here).
+ * - xz: the system's `xz -dc` in a child process (native.ts), on another CPU than the extraction
+ *   (~50 MB/s of output here); when `xz` is not installed, `xz-decompress` (xz-embedded in
+ *   WebAssembly, on the main thread, ~35 MB/s; multi-stream and multi-block). Its wasm instance is
+ *   guarded by ONE process-wide lock, so only one xz stream decodes at a time and a stream that is
+ *   neither read to the end nor destroyed blocks the next one: always consume or destroy the
+ *   returned stream.
+ * - bzip2: the system's `bzip2 -dc` in a child process (~23 MB/s); when it is not installed,
+ *   `unbzip2-stream` (pure JS, main thread, ~5 MB/s). Concatenated streams work with both.
+ *
+ * Both kinds of decoder accept the same streams and refuse the same broken ones (trailing
+ * garbage, a cut, flipped bytes), so the image ID of an archive does not depend on which ran.
  *
  * Corrupt or truncated compressed data surfaces as an 'error' on the returned stream carrying
  * JetpackError('invalid'); errors of the input itself pass through unchanged.
@@ -26,6 +32,7 @@ import unbzip2Stream from 'unbzip2-stream';
 import xzDecompress from 'xz-decompress';
 import { JetpackError, errorMessage, invalid } from '../errors.js';
 import { DETECT_BYTES, detectCompression, type Compression } from './detect.js';
+import { BZIP2, XZ, spawnDecoder } from './native.js';
 
 export type { Compression } from './detect.js';
 
@@ -108,9 +115,23 @@ function wire(input: Readable, decoder: Duplex | Readable, feed: (() => void) | 
       decoder.destroy();
     }
   });
+  // An input that failed before it was wired (while a decoder process started): same as later.
+  if (input.errored !== null) {
+    inputError = input.errored;
+    fail(input.errored);
+  }
   feed?.();
   decoder.pipe(out);
   return out;
+}
+
+/** Options of {@link decompress}. */
+export interface DecompressOptions {
+  /**
+   * Decode xz and bzip2 with the system's `xz` / `bzip2` in a child process when they are
+   * installed (default true); false: always with the in-process decoders (WebAssembly xz, JS bzip2).
+   */
+  native?: boolean;
 }
 
 /**
@@ -118,13 +139,19 @@ function wire(input: Readable, decoder: Duplex | Readable, feed: (() => void) | 
  *
  * @param input the raw bytes of an archive (e.g. from openSource); it must not have been read from.
  * @param what how to name the input in error messages (its location); default `archive`.
+ * @param options see {@link DecompressOptions}.
  * @returns `stream`: the uncompressed bytes (for `none`, the input itself with its first bytes
- *   put back); `compression`: what was detected.
+ *   put back); `compression`: what was detected; `decoder`: what decodes it (`native` for a
+ *   child process, `js` for Node's zlib or an in-process decoder, `none` for a plain tar).
  * @throws JetpackError('invalid') `<what>: not a tar, gzip, bzip2 or xz stream` when the magic is
  *   unknown (the input is destroyed). Corrupt data shows up later as an 'error' event on `stream`
  *   carrying JetpackError('invalid').
  */
-export async function decompress(input: Readable, what = 'archive'): Promise<{ stream: Readable; compression: Compression }> {
+export async function decompress(
+  input: Readable,
+  what = 'archive',
+  options: DecompressOptions = {},
+): Promise<{ stream: Readable; compression: Compression; decoder: 'native' | 'js' | 'none' }> {
   let head: Buffer;
   let ended: boolean;
   try {
@@ -142,12 +169,19 @@ export async function decompress(input: Readable, what = 'archive'): Promise<{ s
   }
   // A stream shorter than the peek: replay the bytes from memory.
   const source = ended ? Readable.from([head], { objectMode: false }) : input;
+  if ((compression === 'xz' || compression === 'bzip2') && options.native !== false) {
+    // Until wire() listens: an input error meanwhile must not be an uncaught 'error' (wire() sees it in `errored`).
+    const meanwhile = (): void => undefined;
+    source.on('error', meanwhile);
+    const decoded = await spawnDecoder(compression === 'xz' ? XZ : BZIP2, source, what).finally(() => source.off('error', meanwhile));
+    if (decoded !== null) return { stream: wire(source, decoded.stream, decoded.feed, compression, what), compression, decoder: 'native' };
+  }
   switch (compression) {
     case 'none':
-      return { stream: source, compression };
+      return { stream: source, compression, decoder: 'none' };
     case 'gzip': {
       const gunzip = createGunzip({ chunkSize: 64 * 1024 });
-      return { stream: wire(source, gunzip, () => source.pipe(gunzip), compression, what), compression };
+      return { stream: wire(source, gunzip, () => source.pipe(gunzip), compression, what), compression, decoder: 'js' };
     }
     case 'bzip2': {
       // Not Readable.wrap(): `through` closes right after 'end', and wrap() then destroys the
@@ -160,14 +194,14 @@ export async function decompress(input: Readable, what = 'archive'): Promise<{ s
         source.pipe(through);
         through.pipe(decoded);
       };
-      return { stream: wire(source, decoded, feed, compression, what), compression };
+      return { stream: wire(source, decoded, feed, compression, what), compression, decoder: 'js' };
     }
     case 'xz': {
       const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
       const decoded = Readable.fromWeb(new xzDecompress.XzReadableStream(web) as unknown as WebReadableStream<Uint8Array>, {
         highWaterMark: 256 * 1024,
       });
-      return { stream: wire(source, decoded, null, compression, what), compression };
+      return { stream: wire(source, decoded, null, compression, what), compression, decoder: 'js' };
     }
   }
 }

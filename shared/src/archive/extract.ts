@@ -11,6 +11,13 @@
  *  2. copies the same bytes to a kept raw tar (so export gives back identical bytes),
  *  3. decodes the tar and extracts it, enforcing the rules below with its own path model.
  *
+ * The copy (2) runs on libuv's thread pool, one write of everything queued at a time, behind the
+ * hash (1) and the extraction (3) on the main thread. The extraction uses synchronous file-system
+ * calls: an entry costs a handful of them (mkdir or open, write, fchown, fchmod, futimes, close),
+ * and a thread-pool round trip for each, awaited one after the other, was most of the time of an
+ * import. The event loop still gets a turn every millisecond (SLICE_MS), so that a decompressor
+ * in a child process (native.ts) is read from and fed while the extraction runs.
+ *
  * ## Why a tar decoder of our own (node-tar is not used to parse)
  * node-tar 7.5's Parser was evaluated and rejected as the authority for this job:
  *  - it drops `SCHILY.xattr.*` PAX records, and decodes PAX bodies as UTF-8 text truncated at the
@@ -68,8 +75,25 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, realpath, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { isUtf8 } from 'node:buffer';
 import { execa } from 'execa';
@@ -171,11 +195,15 @@ interface Entry {
   xattrs: Map<string, Buffer>;
 }
 
-/** Receives decoded entries in archive order; each call is awaited before reading on. */
+/**
+ * Receives decoded entries in archive order. The calls are synchronous (the extractor uses
+ * synchronous file-system calls: one entry costs a handful of system calls, and a thread-pool
+ * round trip for each of them was most of the time of an import); a throw stops the decoding.
+ */
 interface EntrySink {
-  begin(entry: Entry): Promise<void>;
-  data(chunk: Buffer): Promise<void>;
-  end(): Promise<void>;
+  begin(entry: Entry): void;
+  data(chunk: Buffer): void;
+  end(): void;
 }
 
 /** PAX / GNU extended values waiting for the next real header. */
@@ -337,7 +365,7 @@ type State = 'header' | 'meta' | 'data' | 'skip' | 'pad' | 'zero' | 'done';
 
 /**
  * A streaming tar decoder following Go's archive/tar reader. Feed it bytes with {@link write}
- * (awaited, one chunk at a time), then call {@link end} at EOF.
+ * (synchronous; in order, possibly in several calls per chunk), then call {@link end} at EOF.
  */
 class TarDecoder {
   private state: State = 'header';
@@ -365,10 +393,19 @@ class TarDecoder {
     throw invalid(`${this.current === '' ? 'archive' : showEntryName(this.current)}: ${rule}`);
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  /**
+   * Decode `chunk` (and extract its entries through the sink).
+   * @param deadline a `performance.now()` time (ms): once it is past, return early, between two
+   *   steps (a header, a piece of data), after at least one step; default never.
+   * @returns how many bytes of `chunk` were consumed (all of them unless the deadline passed);
+   *   the caller passes the rest again.
+   * @throws JetpackError('invalid') for a broken rule (from here or the sink).
+   */
+  write(chunk: Buffer, deadline = Infinity): number {
     let pos = 0;
     const len = chunk.length;
     while (pos < len) {
+      if (pos > 0 && deadline !== Infinity && performance.now() > deadline) return pos;
       switch (this.state) {
         case 'done':
           // Kept and hashed by the caller, never parsed; bounded so a huge tail is not stored.
@@ -376,7 +413,7 @@ class TarDecoder {
           if (this.trailing > this.limits.maxTrailingBytes) {
             throw invalid(`archive: more than ${this.limits.maxTrailingBytes} bytes after the end-of-archive blocks (limit)`);
           }
-          return;
+          return len;
         case 'header':
         case 'zero': {
           let block: Buffer;
@@ -392,7 +429,7 @@ class TarDecoder {
             this.hdrFill = 0;
             block = this.hdr;
           }
-          await this.block(block);
+          this.block(block);
           break;
         }
         case 'meta': {
@@ -408,11 +445,11 @@ class TarDecoder {
         }
         case 'data': {
           const take = Math.min(this.remain, len - pos);
-          await this.sink.data(chunk.subarray(pos, pos + take));
+          this.sink.data(chunk.subarray(pos, pos + take));
           this.remain -= take;
           pos += take;
           if (this.remain === 0) {
-            await this.sink.end();
+            this.sink.end();
             this.state = this.pad > 0 ? 'pad' : 'header';
           }
           break;
@@ -433,6 +470,7 @@ class TarDecoder {
         }
       }
     }
+    return len;
   }
 
   /** At EOF: refuse a truncated archive. */
@@ -457,7 +495,7 @@ class TarDecoder {
     this.state = size > 0 ? state : 'header';
   }
 
-  private async block(block: Buffer): Promise<void> {
+  private block(block: Buffer): void {
     if (block.equals(ZERO_BLOCK)) {
       if (this.state === 'zero') {
         this.state = 'done';
@@ -571,9 +609,9 @@ class TarDecoder {
       linkname,
       xattrs: p?.xattrs ?? new Map(),
     };
-    await this.sink.begin(entry);
+    this.sink.begin(entry);
     if (dataSize === 0) {
-      await this.sink.end();
+      this.sink.end();
       this.state = 'header';
     } else {
       this.setBody(dataSize, 'data');
@@ -658,7 +696,8 @@ class Extractor implements EntrySink {
   private readonly dirs = new Map<string, DirMeta>();
   /** Xattrs to apply at the end: key → (entry name, xattrs). */
   private readonly xattrs = new Map<string, { name: string; attrs: Map<string, Buffer> }>();
-  private file: { fh: FileHandle; entry: Entry; key: string } | null = null;
+  /** The regular file being written: its descriptor (opened O_EXCL|O_NOFOLLOW), entry and key. */
+  private file: { fd: number; entry: Entry; key: string } | null = null;
   private manifestChunks: Buffer[] | null = null;
   manifest: Buffer | null = null;
   private readonly skippedXattrs = new Set<string>();
@@ -680,10 +719,10 @@ class Extractor implements EntrySink {
     throw invalid(`${showEntryName(typeof entry === 'string' ? entry : entry.name)}: ${rule}`);
   }
 
-  /** Wrap a filesystem failure so it names the entry. */
-  private async fs<T>(entry: Entry, op: () => Promise<T>): Promise<T> {
+  /** Run a (synchronous) file-system step; wrap a failure so it names the entry. */
+  private fs<T>(entry: Entry, op: () => T): T {
     try {
-      return await op();
+      return op();
     } catch (err) {
       if (err instanceof JetpackError) throw err;
       // The name passed every rule of the archive but is too long for this host's paths (the
@@ -694,47 +733,47 @@ class Extractor implements EntrySink {
   }
 
   /** Second line of defence: the directory `key` must really be where the model says (no symlink anywhere on its path). */
-  private async verifyDir(entry: Entry, key: string): Promise<void> {
+  private verifyDir(entry: Entry, key: string): void {
     if (this.verified.has(key)) return;
     const abs = this.abs(key);
     let real: Buffer;
     try {
-      real = await realpath(abs, { encoding: 'buffer' });
+      // realpath(3) itself (the JS realpathSync walks the path with an lstat per component).
+      real = realpathSync.native(abs, { encoding: 'buffer' });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') this.refuse(entry, 'name too long for the file system (ENAMETOOLONG)');
       throw new JetpackError('internal', `${showEntryName(entry.name)}: ${errorMessage(err)}`);
     }
     if (!real.equals(abs)) this.refuse(entry, `refusing to write through ${showEntryName(key)}, which resolves to ${showEntryName(real.toString('latin1'))}`);
-    const st = await lstat(abs);
+    const st = this.fs(entry, () => lstatSync(abs));
     if (!st.isDirectory()) this.refuse(entry, `refusing to write under ${showEntryName(key)}, which is not a directory on disk`);
     this.verified.add(key);
   }
 
   /** Make room at `abs` for a new non-directory: an existing non-directory that this archive did not create is replaced (never followed). */
-  private async clearSpot(entry: Entry, abs: Buffer): Promise<void> {
-    const st = await lstat(abs).catch(() => null);
-    if (st === null) return;
+  private clearSpot(entry: Entry, abs: Buffer): void {
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (st === undefined) return;
     if (st.isDirectory()) this.refuse(entry, 'a directory already exists at this path on disk');
-    await unlink(abs);
+    unlinkSync(abs);
   }
 
   /** Create a directory (mode 0700 until its metadata is applied at the end); an existing directory is kept, anything else replaced. */
-  private async makeDir(entry: Entry, key: string): Promise<void> {
+  private makeDir(key: string): void {
     const abs = this.abs(key);
     try {
-      await mkdir(abs, 0o700);
+      mkdirSync(abs, 0o700);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const st = await lstat(abs);
-      if (!st.isDirectory()) {
-        await unlink(abs);
-        await mkdir(abs, 0o700);
+      if (!lstatSync(abs).isDirectory()) {
+        unlinkSync(abs);
+        mkdirSync(abs, 0o700);
       }
     }
   }
 
   /** Check the parents of `comps` in the model, then create the missing ones (0755, as rkt does). */
-  private async parents(entry: Entry, comps: string[]): Promise<string> {
+  private parents(entry: Entry, comps: string[]): string {
     const missing: string[] = [];
     for (let i = 1; i < comps.length; i++) {
       const key = comps.slice(0, i).join('/');
@@ -745,15 +784,15 @@ class Extractor implements EntrySink {
     }
     for (const key of missing) {
       const parent = key.includes('/') ? key.slice(0, key.lastIndexOf('/')) : '';
-      await this.verifyDir(entry, parent);
-      await this.fs(entry, async () => {
-        await this.makeDir(entry, key);
-        await chmod(this.abs(key), 0o755);
+      this.verifyDir(entry, parent);
+      this.fs(entry, () => {
+        this.makeDir(key);
+        chmodSync(this.abs(key), 0o755);
       });
       this.nodes.set(key, 'implied');
     }
     const parent = comps.slice(0, -1).join('/');
-    await this.verifyDir(entry, parent);
+    this.verifyDir(entry, parent);
     return parent;
   }
 
@@ -769,7 +808,7 @@ class Extractor implements EntrySink {
     if (attrs.size > 0) this.xattrs.set(key, { name: entry.name, attrs });
   }
 
-  async begin(entry: Entry): Promise<void> {
+  begin(entry: Entry): void {
     const { limits } = this.opt;
     let comps: string[];
     try {
@@ -834,7 +873,7 @@ class Extractor implements EntrySink {
       case 'char':
       case 'block':
       case 'fifo':
-        await this.parents(entry, comps);
+        this.parents(entry, comps);
         this.nodes.set(key, 'special');
         this.opt.warn(`${showEntryName(entry.name)}: ${entry.kind === 'fifo' ? 'FIFO' : `${entry.kind} device`} skipped`);
         return;
@@ -849,10 +888,10 @@ class Extractor implements EntrySink {
     this.manifestChunks = [];
   }
 
-  private async beginDir(entry: Entry, key: string, comps: string[] | null): Promise<void> {
+  private beginDir(entry: Entry, key: string, comps: string[] | null): void {
     if (comps !== null) {
-      await this.parents(entry, comps);
-      if (this.nodes.get(key) !== 'implied') await this.fs(entry, () => this.makeDir(entry, key));
+      this.parents(entry, comps);
+      if (this.nodes.get(key) !== 'implied') this.fs(entry, () => this.makeDir(key));
     } else if (this.dirs.has(key)) {
       const prev = this.dirs.get(key);
       const same = prev !== undefined && prev.mode === entry.mode && prev.uid === entry.uid && prev.gid === entry.gid && prev.mtime === entry.mtime;
@@ -864,25 +903,25 @@ class Extractor implements EntrySink {
     this.keepXattrs(key, entry);
   }
 
-  private async beginFile(entry: Entry, key: string, comps: string[]): Promise<void> {
-    await this.parents(entry, comps);
+  private beginFile(entry: Entry, key: string, comps: string[]): void {
+    this.parents(entry, comps);
     const abs = this.abs(key);
     const flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
-    const fh = await this.fs(entry, async () => {
+    const fd = this.fs(entry, () => {
       try {
-        return await open(abs, flags, 0o600);
+        return openSync(abs, flags, 0o600);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        await this.clearSpot(entry, abs);
-        return open(abs, flags, 0o600);
+        this.clearSpot(entry, abs);
+        return openSync(abs, flags, 0o600);
       }
     });
     this.nodes.set(key, 'file');
-    this.file = { fh, entry, key };
+    this.file = { fd, entry, key };
     this.keepXattrs(key, entry);
   }
 
-  private async beginHardlink(entry: Entry, key: string, comps: string[]): Promise<void> {
+  private beginHardlink(entry: Entry, key: string, comps: string[]): void {
     const target = entry.linkname;
     let tcomps: string[];
     try {
@@ -897,68 +936,65 @@ class Extractor implements EntrySink {
       const where = this.opt.mode === 'aci' ? ' under rootfs/' : '';
       this.refuse(entry, `hardlink target ${showEntryName(target)} is not a regular file extracted earlier${where}`);
     }
-    await this.parents(entry, comps);
+    this.parents(entry, comps);
     const abs = this.abs(key);
-    await this.fs(entry, async () => {
+    this.fs(entry, () => {
       try {
-        await link(this.abs(tkey), abs);
+        linkSync(this.abs(tkey), abs);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        await this.clearSpot(entry, abs);
-        await link(this.abs(tkey), abs);
+        this.clearSpot(entry, abs);
+        linkSync(this.abs(tkey), abs);
       }
     });
     this.nodes.set(key, 'file');
     this.keepXattrs(key, entry);
   }
 
-  private async beginSymlink(entry: Entry, key: string, comps: string[]): Promise<void> {
+  private beginSymlink(entry: Entry, key: string, comps: string[]): void {
     const target = entry.linkname;
     if (target === '') this.refuse(entry, 'symlink with an empty target');
     if (target.length > this.opt.limits.maxPathLength) this.refuse(entry, `symlink target longer than ${this.opt.limits.maxPathLength} bytes (limit)`);
-    await this.parents(entry, comps);
+    this.parents(entry, comps);
     const abs = this.abs(key);
-    await this.fs(entry, async () => {
+    this.fs(entry, () => {
       try {
-        await symlink(Buffer.from(target, 'latin1'), abs);
+        symlinkSync(Buffer.from(target, 'latin1'), abs);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        await this.clearSpot(entry, abs);
-        await symlink(Buffer.from(target, 'latin1'), abs);
+        this.clearSpot(entry, abs);
+        symlinkSync(Buffer.from(target, 'latin1'), abs);
       }
-      if (isRoot) await lchown(abs, entry.uid, entry.gid);
-      await lutimes(abs, when(entry.mtime), when(entry.mtime));
+      if (isRoot) lchownSync(abs, entry.uid, entry.gid);
+      lutimesSync(abs, when(entry.mtime), when(entry.mtime));
     });
     this.nodes.set(key, 'symlink');
   }
 
-  async data(chunk: Buffer): Promise<void> {
+  data(chunk: Buffer): void {
     if (this.file !== null) {
-      const { fh, entry } = this.file;
-      await this.fs(entry, async () => {
+      const { fd, entry } = this.file;
+      this.fs(entry, () => {
         let off = 0;
-        while (off < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-          off += bytesWritten;
-        }
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
       });
     } else if (this.manifestChunks !== null) {
       this.manifestChunks.push(Buffer.from(chunk));
     }
   }
 
-  async end(): Promise<void> {
+  end(): void {
     if (this.file !== null) {
-      const { fh, entry } = this.file;
+      const { fd, entry } = this.file;
       this.file = null;
-      await this.fs(entry, async () => {
+      this.fs(entry, () => {
         try {
-          if (isRoot) await fh.chown(entry.uid, entry.gid);
+          if (isRoot) fchownSync(fd, entry.uid, entry.gid);
           // After chown, which clears setuid/setgid.
-          await fh.chmod(entry.mode);
-          await fh.utimes(when(entry.mtime), when(entry.mtime));
+          fchmodSync(fd, entry.mode);
+          futimesSync(fd, when(entry.mtime), when(entry.mtime));
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
       });
     } else if (this.manifestChunks !== null) {
@@ -968,10 +1004,15 @@ class Extractor implements EntrySink {
   }
 
   /** Close what is open after a failure (the caller removes the tree). */
-  async abort(): Promise<void> {
+  abort(): void {
     const f = this.file;
     this.file = null;
-    await f?.fh.close().catch(() => undefined);
+    if (f === null) return;
+    try {
+      closeSync(f.fd);
+    } catch {
+      // Already failed; the caller removes the tree.
+    }
   }
 
   /** After the last entry: check completeness, then apply xattrs and directory metadata. */
@@ -990,10 +1031,10 @@ class Extractor implements EntrySink {
       const abs = this.abs(key);
       try {
         // chmod follows symlinks: make sure the path is still the directory we made.
-        if (!(await lstat(abs)).isDirectory()) this.refuse(key || '.', 'no longer a directory on disk');
-        if (isRoot) await lchown(abs, meta.uid, meta.gid);
-        await chmod(abs, meta.mode);
-        await lutimes(abs, when(meta.mtime), when(meta.mtime));
+        if (!lstatSync(abs).isDirectory()) this.refuse(key || '.', 'no longer a directory on disk');
+        if (isRoot) lchownSync(abs, meta.uid, meta.gid);
+        chmodSync(abs, meta.mode);
+        lutimesSync(abs, when(meta.mtime), when(meta.mtime));
       } catch (err) {
         if (err instanceof JetpackError) throw err;
         throw new JetpackError('internal', `${showEntryName(key || '.')}: ${errorMessage(err)}`);
@@ -1035,35 +1076,126 @@ class Extractor implements EntrySink {
 // ------------------------------------------------------------------------------------------------
 // Driver
 
-/** Feed `tar` through the decoder into the extractor; hash and copy every byte on the way. */
+/**
+ * Writes a stream of chunks to a file behind the caller's back: chunks are queued and written
+ * by one `writev` for everything queued since the last write, on libuv's thread pool, while the
+ * caller goes on (the chunks must not be modified afterwards).
+ */
+class WriteBehind {
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private writing: Promise<void> | null = null;
+  private failure: { err: unknown } | null = null;
+
+  /**
+   * @param fh the file, written at its current position.
+   * @param limit bytes that may be queued (not yet handed to the kernel) before {@link write}
+   *   asks the caller to wait.
+   */
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly limit: number,
+  ) {}
+
+  /**
+   * Queue `chunk`. @returns undefined, or a promise to await before queueing more when the queue
+   *   is over its limit. @throws (the promise rejects with) the error of an earlier write.
+   */
+  write(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure !== null) return Promise.reject(this.failure.err);
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    this.writing ??= this.drain();
+    return this.queued > this.limit ? this.settled() : undefined;
+  }
+
+  /** Wait until everything queued is written. @throws the error of any write. */
+  async flush(): Promise<void> {
+    await this.settled();
+    if (this.failure !== null) throw this.failure.err;
+  }
+
+  /** Wait until no write is running (errors are kept for {@link flush}, not thrown). */
+  async settled(): Promise<void> {
+    while (this.writing !== null) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const bufs = this.queue;
+        const total = this.queued;
+        this.queue = [];
+        this.queued = 0;
+        const { bytesWritten } = await this.fh.writev(bufs);
+        // libuv writes a regular file to the end; should the kernel stop short, finish plainly.
+        const rest = Buffer.concat(bufs).subarray(bytesWritten, total);
+        for (let off = 0; off < rest.length; ) off += (await this.fh.write(rest, off, rest.length - off)).bytesWritten;
+      }
+    } catch (err) {
+      this.failure = { err };
+      this.queue = [];
+      this.queued = 0;
+    } finally {
+      this.writing = null;
+    }
+  }
+}
+
+/**
+ * Longest stretch of synchronous extraction between two turns of the event loop, in ms. The
+ * extraction's file-system calls are synchronous; while they run, nothing reads the decoder's
+ * output (a child process writing into a socket that holds ~190 KiB, or zlib on the thread pool)
+ * nor feeds its input. xz fills that socket in about 4 ms here (~50 MB/s), so a turn every
+ * millisecond keeps it from ever waiting for us; a turn costs some 30 µs.
+ */
+const SLICE_MS = 1;
+
+/** Let the event loop poll for I/O once (setImmediate runs after the poll phase). */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Feed `tar` through the decoder into the extractor; hash and copy every byte on the way.
+ * `onBytes` (the hash and the copy) sees each chunk before it is decoded; when it returns a
+ * promise, that is settled before the next chunk and before returning or throwing. The event
+ * loop gets a turn at least every {@link SLICE_MS} of decoding.
+ */
 async function pump(
   tar: Readable,
   decoder: TarDecoder,
   extractor: Extractor,
   limits: Required<Limits>,
-  onBytes: ((chunk: Buffer) => Promise<void>) | null,
+  onBytes: ((chunk: Buffer) => Promise<void> | undefined) | null,
 ): Promise<number> {
   let size = 0;
+  let copying: Promise<void> | undefined;
+  let polled = performance.now();
+  let asked = polled;
   try {
     for await (const c of tar) {
+      // A chunk that was not already buffered came through a poll of the event loop.
+      const now = performance.now();
+      if (now - asked > 0.05) polled = now;
       const chunk = typeof c === 'string' ? Buffer.from(c) : (c as Buffer);
       size += chunk.length;
       if (size > limits.maxBytes) {
         const who = decoder.current === '' ? 'archive' : showEntryName(decoder.current);
         throw invalid(`${who}: more than ${limits.maxBytes} bytes of uncompressed data (limit)`);
       }
-      if (onBytes === null) {
-        await decoder.write(chunk);
-      } else {
-        const [parsed, copied] = await Promise.allSettled([decoder.write(chunk), onBytes(chunk)]);
-        if (parsed.status === 'rejected') throw parsed.reason;
-        if (copied.status === 'rejected') throw copied.reason;
+      copying = onBytes?.(chunk);
+      for (let pos = decoder.write(chunk, polled + SLICE_MS); pos < chunk.length; pos += decoder.write(chunk.subarray(pos), polled + SLICE_MS)) {
+        await turn();
+        polled = performance.now();
       }
+      await copying;
+      copying = undefined;
+      asked = performance.now();
     }
     decoder.end();
     await extractor.finish();
   } catch (err) {
-    await extractor.abort();
+    await copying?.catch(() => undefined);
+    extractor.abort();
     tar.destroy();
     throw err;
   }
@@ -1115,13 +1247,18 @@ export async function extractAci(tar: Readable, dest: AciDestination): Promise<{
     throw new JetpackError('internal', `${dest.tarPath}: ${errorMessage(err)}`);
   }
   let size: number;
+  const copy = new WriteBehind(raw, 16 * 1024 * 1024);
   try {
-    size = await pump(tar, decoder, extractor, limits, async (chunk) => {
+    const failed = (err: unknown): never => {
+      throw new JetpackError('internal', `${dest.tarPath}: ${errorMessage(err)}`);
+    };
+    size = await pump(tar, decoder, extractor, limits, (chunk) => {
       hash.update(chunk);
-      let off = 0;
-      while (off < chunk.length) off += (await raw.write(chunk, off, chunk.length - off)).bytesWritten;
+      return copy.write(chunk)?.catch(failed);
     });
+    await copy.flush().catch(failed);
   } finally {
+    await copy.settled();
     await raw.close().catch(() => undefined);
   }
   const manifest = extractor.manifest ?? Buffer.alloc(0);

@@ -5,26 +5,26 @@
  * Only transport lives here: nothing is decompressed or interpreted (see decompress.ts).
  */
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, finished } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { JetpackError, errorMessage, notFound, usage } from '../errors.js';
 
 const isUrl = (location: string): boolean => /^https?:\/\//i.test(location);
 
-/** Re-emit every error of `stream` as a JetpackError naming `location` (errors that already are JetpackErrors pass unchanged). */
+/**
+ * Re-emit every error of `stream` as a JetpackError naming `location` (errors that already are
+ * JetpackErrors pass unchanged). Destroying the result destroys `stream` at once, even while a
+ * read is pending (stdin from an idle pipe, a stalled download), so a SIGINT is not held up.
+ */
 function nameErrors(stream: Readable, location: string): Readable {
-  async function* relay(): AsyncGenerator<Buffer> {
-    try {
-      for await (const chunk of stream) yield chunk as Buffer;
-    } catch (err) {
-      if (err instanceof JetpackError) throw err;
-      throw new JetpackError('internal', `${location}: read failed: ${errorMessage(err)}`);
-    }
-  }
-  const out = Readable.from(relay(), { objectMode: false });
-  // Readable.from only reaches the generator's finally after a pending read settles; destroy the
-  // source at once so an abandoned download or pipe does not linger.
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  // An error, or a close before the end (ERR_STREAM_PREMATURE_CLOSE), fails the result.
+  finished(stream, { writable: false }, (err) => {
+    if (err === undefined || err === null) return;
+    out.destroy(err instanceof JetpackError ? err : new JetpackError('internal', `${location}: read failed: ${errorMessage(err)}`));
+  });
   out.once('close', () => stream.destroy());
+  stream.pipe(out);
   return out;
 }
 

@@ -105,7 +105,8 @@ export function formatGc(r: GcReport): string {
   if (r.removed.length > 0) lines.push(`Removed leftovers: ${r.removed.join(' ')}`);
   if (r.networks.length > 0) lines.push(`Removed stale pod networks: ${r.networks.join(' ')}`);
   if (r.cgroups.length > 0) lines.push(`Removed stale cgroups: ${r.cgroups.join(' ')}`);
-  if (r.addresses.length > 0) lines.push(`Freed stale address claims: ${r.addresses.join(' ')}`);
+  // Claims of pods in stores removed outright (rm -rf) can be many: counted, not listed.
+  if (r.addresses.length > 0) lines.push(`Freed ${r.addresses.length} stale address claim${r.addresses.length === 1 ? '' : 's'} (pods that no longer exist)`);
   return lines.length === 0 ? 'Nothing to clean up' : lines.join('\n');
 }
 

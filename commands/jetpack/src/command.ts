@@ -242,6 +242,7 @@ export async function main(argv: string[]): Promise<CommandResult> {
     return { status: 0 };
   }
   if (inv.command === 'init' || inv.command === 'info') {
+    if (inv.args.length > 0) throw usage(`${inv.command} takes no arguments, got ${inv.args.join(' ')}`);
     const config = loadConfig();
     const store = new Store(config);
     if (inv.command === 'init') await store.driver.init();

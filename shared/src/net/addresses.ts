@@ -56,7 +56,7 @@ export async function releaseAddresses(podUuid: string): Promise<void> {
   }
 }
 
-/** Remove claims whose pod no longer exists (gc). Returns the addresses freed. */
+/** Remove claims whose pod no longer exists (gc). Returns the addresses freed, in address order. */
 export async function releaseStaleAddresses(): Promise<string[]> {
   const freed: string[] = [];
   for (const ip of await readdir(ADDRESSES).catch(() => [] as string[])) {
@@ -66,5 +66,6 @@ export async function releaseStaleAddresses(): Promise<string[]> {
       freed.push(ip);
     }
   }
-  return freed;
+  const key = (ip: string): number => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
+  return freed.sort((a, b) => key(a) - key(b));
 }

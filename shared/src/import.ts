@@ -26,7 +26,7 @@ import { packAci } from './archive/pack.js';
 import { openSource } from './archive/source.js';
 import { cleanupOnSignal } from './cli.js';
 import { size as sizeKey, type Config } from './config.js';
-import { invalid } from './errors.js';
+import { invalid, JetpackError } from './errors.js';
 import type { Image, Store } from './store/store.js';
 
 export interface ImportResult {
@@ -106,8 +106,19 @@ export async function importImage(store: Store, archive: string, manifestLocatio
     sources.push(s);
     return s;
   };
+  // A signal stops the import where it is: the raw and the decoded streams are destroyed (which
+  // also kills a native decoder, archive/native.ts, that may hold the whole input already), and
+  // nothing is published after it.
+  let interrupted = false;
   const abort = (): void => {
+    interrupted = true;
     for (const s of sources) s.destroy(new Error('interrupted'));
+  };
+  const decoded = async (location: string): Promise<Readable> => {
+    const { stream } = await decompress(await open(location), location);
+    sources.push(stream);
+    if (interrupted) stream.destroy(new Error('interrupted'));
+    return stream;
   };
   try {
     return await cleanupOnSignal(async () => {
@@ -116,7 +127,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       let size: number;
       let manifestBytes: Buffer;
       if (manifestLocation === undefined) {
-        const { stream } = await decompress(await open(archive), archive);
+        const stream = await decoded(archive);
         const r = await extractAci(stream, { dir, tarPath: `${dir}/image.tar`, limits, warn: hold });
         ({ id, size } = r);
         manifestBytes = r.manifest;
@@ -124,7 +135,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
       } else {
         const given = parseImageManifest(completeManifest(await readLocation(manifestLocation), manifestLocation), manifestLocation);
         manifestBytes = Buffer.from(`${JSON.stringify(given, null, 2)}\n`);
-        const { stream } = await decompress(await open(archive), archive);
+        const stream = await decoded(archive);
         await extractRootfsTarball(stream, store.layout.imageRootfs(uuid), limits, hold);
         ({ id, size } = await packAci(dir, manifestBytes, createWriteStream(`${dir}/image.tar`), { warn: hold }));
       }
@@ -141,6 +152,7 @@ export async function importImage(store: Store, archive: string, manifestLocatio
         flush();
         return { image: existing, existing: true };
       }
+      if (interrupted) throw new JetpackError('internal', `${archive}: import interrupted`);
       await store.driver.sealImage(uuid);
       const res = await store.publishImage({ uuid, id, origin: archive, timestamp: new Date().toISOString(), size });
       await unlink(`${dir}/.importing`).catch(() => undefined);

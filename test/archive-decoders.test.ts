@@ -256,3 +256,39 @@ t.test('aci-import: SIGINT and SIGKILL while xz decodes leave no xz process and 
   t.equal(r.exitCode, 0, 'the next import succeeds');
   t.equal((JSON.parse(r.stdout) as { id: string }).id, ID);
 });
+
+t.test('aci-import: SIGINT when xz already holds the whole archive stops the import and publishes nothing', async (t) => {
+  const store = await makeStore('dir');
+  t.teardown(store.cleanup);
+  const before = await emptyTree(store);
+  // 128 MiB of zeros: a tiny xz file that xz has read whole long before the extraction ends.
+  const big = path.join(work, 'big-layout');
+  fs.cpSync(layout, big, { recursive: true });
+  sh('sh', ['-c', `head -c 134217728 /dev/zero > '${big}/rootfs/zeros.bin'`]);
+  const file = path.join(work, 'big.aci.xz');
+  sh('sh', ['-c', `tar -C '${big}' --numeric-owner -cf - manifest rootfs | xz -0 -T2 > '${file}'`]);
+  const child = spawn(process.execPath, importArgs(store, file), { env: envFor(false), stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  // The signal lands once xz has read the whole archive (its rchar in /proc/PID/io), while the
+  // extraction is still writing.
+  const size = fs.statSync(file).size;
+  await until('aci-import to start xz', () => children(child.pid ?? 0, 'xz').length === 1);
+  const xz = children(child.pid ?? 0, 'xz');
+  // (An xz that has exited has read it all.)
+  const rchar = (pid: number): number => {
+    try {
+      return Number(/rchar: (\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return Infinity;
+    }
+  };
+  await until('xz to have read the whole archive', () => rchar(xz[0] as number) >= size);
+  t.notOk(listTree(store.root).some((p) => p.endsWith('/meta.json')), 'the image is not published yet when the signal comes');
+  child.kill('SIGINT');
+  t.equal(await exited, 130, 'exit 130');
+  t.equal(stdout, '', 'no image printed');
+  for (const pid of xz) await until('xz to die', () => dead(pid));
+  t.same(listTree(store.root), before, 'nothing published, nothing left in the store');
+});

@@ -17,7 +17,7 @@
 import { claimAddress } from '../net/addresses.js';
 import { lockOwned, ownerPid } from '../lock.js';
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rmdir, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cleanupOnSignal } from '../cli.js';
 import type { ImageManifest, PodManifest } from '../appc/types.js';

@@ -168,14 +168,19 @@ export function completeItems(store: TestStore): { images: string[]; pods: strin
 /**
  * What is left in the store that belongs to no complete image or pod: directories without
  * meta.json, index links to nothing complete, stray files, mounts, ZFS datasets. An empty UUID
- * directory less than a minute old (a kill between mkdir(2) and the owner marker) is reported
+ * directory, or one holding only empty owner markers, less than a minute old (a kill between mkdir(2)
+ * and the owner marker's pid) is reported
  * under `young`, not as a leftover: gc leaves owner-less directories alone for a minute.
  */
 export async function leftovers(store: TestStore): Promise<{ leftovers: string[]; young: string[] }> {
   const out: string[] = [];
   const young: string[] = [];
   const { images, pods } = completeItems(store);
-  const ownerless = (dir: string): boolean => entries(dir).length === 0 && Date.now() - statSync(dir).mtimeMs < 60_000;
+  // No owner: nothing inside, or only owner markers still empty (a kill between their open(2) and
+  // the write of the pid); gc counts either as owner-less and leaves it for a minute.
+  const MARKERS = ['.importing', '.creating', '.destroying', '.build'];
+  const ownerless = (dir: string): boolean =>
+    entries(dir).every((e) => MARKERS.includes(e) && readFileSync(join(dir, e), 'utf8').trim() === '') && Date.now() - statSync(dir).mtimeMs < 60_000;
   for (const e of entries(join(store.root, 'images'))) {
     const p = join(store.root, 'images', e);
     if (UUID_RE.test(e)) {

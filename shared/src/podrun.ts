@@ -249,8 +249,8 @@ function limited(l: PlanLimits): boolean {
  *   (the network or the launcher cannot be set up)
  */
 export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): Promise<number> {
-  if (process.platform !== 'linux') {
-    throw new JetpackError('environment', `running pods is not available on ${process.platform} yet (the FreeBSD jail backend builds its command lines, run/freebsd.ts)`);
+  if (process.platform !== 'linux' && process.platform !== 'freebsd') {
+    throw new JetpackError('environment', `running pods is not supported on ${process.platform} (Linux and FreeBSD only)`);
   }
   // Claim the pod under the store lock, so that two runs started together cannot both pass.
   const previous = await store.withLock(async () => {
@@ -269,20 +269,16 @@ export async function runPod(store: Store, pod: Pod, opts: RunPodOptions = {}): 
   }
 }
 
+/** What a backend reports while the pod runs (recorded in run.json). */
+interface RunCallbacks {
+  onSpawn: () => void;
+  onInit: (pid: number) => void;
+  onAppExit: (name: string, status: number) => void;
+}
+
 async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<number> {
   const metadata = opts.metadataUrl ?? (await podMetadataUrl(store, pod.uuid));
   const plan = await podPlan(store, pod, { ...opts, metadataUrl: metadata });
-  let cgroup: PodCgroup | undefined;
-  if (limited(plan.limits) || plan.apps.some((a) => limited(a.limits))) {
-    await removeStalePodCgroup(pod.uuid, { kill: true });
-    cgroup = await createPodCgroup(pod.uuid, plan.limits, Object.fromEntries(plan.apps.map((a) => [a.name, a.limits])));
-  }
-  let netns: string | undefined;
-  if (plan.network.mode === 'private' && plan.network.address !== undefined) {
-    const host = await ensureInterface(store.config);
-    plan.network = { ...plan.network, interface: host.interface, prefixLength: host.prefixLength, gateway: host.address };
-    netns = await setupPodNetwork(host, pod.uuid, plan.network.address as string, store.layout.podDir(pod.uuid));
-  }
   const state: RunState = {};
   let recording: Promise<void> = Promise.resolve();
   const record = (patch: Partial<RunState>): void => {
@@ -290,17 +286,14 @@ async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<
     const snapshot = { ...state, apps: { ...state.apps } };
     recording = recording.then(() => store.writeRunState(pod.uuid, snapshot));
   };
+  const callbacks: RunCallbacks = {
+    // The run counts from the moment the launcher exists; set-up errors before it change nothing.
+    onSpawn: () => record({ pid: process.pid, started: new Date().toISOString() }),
+    onInit: (init) => record({ init }),
+    onAppExit: (name, code) => record({ apps: { ...state.apps, [name]: code } }),
+  };
   try {
-    const status = await runPlan(plan, {
-      ...(opts.launcher ?? {}),
-      ...(cgroup === undefined ? {} : { cgroups: Object.fromEntries(plan.apps.map((a) => [a.name, (cgroup as PodCgroup).appPaths(a.name)])) }),
-      ...(netns === undefined ? {} : { netns }),
-      ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
-      // The run counts from the moment the launcher exists; set-up errors before it change nothing.
-      onSpawn: () => record({ pid: process.pid, started: new Date().toISOString() }),
-      onInit: (init) => record({ init }),
-      onAppExit: (name, code) => record({ apps: { ...state.apps, [name]: code } }),
-    });
+    const status = process.platform === 'freebsd' ? await runInJail(store, pod, plan, opts, callbacks) : await runOnLinux(store, pod, plan, opts, callbacks);
     await recording;
     if (state.started !== undefined) {
       // The run is over: no pid left to signal; `dying` (set by pod kill) is kept as history.
@@ -311,7 +304,53 @@ async function runClaimed(store: Store, pod: Pod, opts: RunPodOptions): Promise<
     return status;
   } finally {
     await recording.catch(() => undefined);
+  }
+}
+
+/** Linux: the pod's cgroups and network namespace around jetpack-stage1 (run/linux.ts). */
+async function runOnLinux(store: Store, pod: Pod, plan: PodPlan, opts: RunPodOptions, callbacks: RunCallbacks): Promise<number> {
+  let cgroup: PodCgroup | undefined;
+  if (limited(plan.limits) || plan.apps.some((a) => limited(a.limits))) {
+    await removeStalePodCgroup(pod.uuid, { kill: true });
+    cgroup = await createPodCgroup(pod.uuid, plan.limits, Object.fromEntries(plan.apps.map((a) => [a.name, a.limits])));
+  }
+  let netns: string | undefined;
+  try {
+    if (plan.network.mode === 'private' && plan.network.address !== undefined) {
+      const host = await ensureInterface(store.config);
+      plan.network = { ...plan.network, interface: host.interface, prefixLength: host.prefixLength, gateway: host.address };
+      netns = await setupPodNetwork(host, pod.uuid, plan.network.address as string, store.layout.podDir(pod.uuid));
+    }
+    return await runPlan(plan, {
+      ...(opts.launcher ?? {}),
+      ...(cgroup === undefined ? {} : { cgroups: Object.fromEntries(plan.apps.map((a) => [a.name, (cgroup as PodCgroup).appPaths(a.name)])) }),
+      ...(netns === undefined ? {} : { netns }),
+      ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
+      ...callbacks,
+    });
+  } finally {
     if (netns !== undefined) await teardownPodNetwork(pod.uuid, { leaveVeth: true });
     if (cgroup !== undefined) await cgroup.remove().catch(() => undefined);
   }
+}
+
+/**
+ * FreeBSD: one jail per pod (run/jail.ts), rooted at `<pod dir>/jail`; the pod's address is an
+ * alias on jail.interface that jail(8) adds, and its limits are rctl(8) rules. There is no init
+ * process to record: the pod's processes are found by jail name (ps -J).
+ */
+async function runInJail(store: Store, pod: Pod, plan: PodPlan, opts: RunPodOptions, callbacks: RunCallbacks): Promise<number> {
+  if (plan.network.mode === 'private' && plan.network.address !== undefined) {
+    const host = await hostInterface(store.config);
+    plan.network = { ...plan.network, interface: host.interface, prefixLength: host.prefixLength, gateway: host.address };
+  }
+  const { runJailPlan } = await import('./run/jail.js');
+  const stage2 = process.env.JETPACK_STAGE2;
+  return runJailPlan(plan, {
+    freebsd: { config: store.config, root: path.join(store.layout.podDir(pod.uuid), 'jail'), ...(stage2 === undefined || stage2 === '' ? {} : { stage2 }) },
+    ...(opts.stdio === undefined ? {} : { stdio: opts.stdio }),
+    ...(opts.launcher?.stopTimeout === undefined ? {} : { stopTimeout: opts.launcher.stopTimeout }),
+    onStart: callbacks.onSpawn,
+    onAppExit: callbacks.onAppExit,
+  });
 }

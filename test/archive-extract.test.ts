@@ -287,22 +287,27 @@ t.test('trailing bytes after the end-of-archive blocks are accepted and hashed',
   t.ok(fs.readFileSync(`${dir}.tar`).equals(withTrailer), 'kept tar includes the trailer');
 });
 
-t.test('devices and FIFOs are skipped with a warning', async (t) => {
+t.test('devices are skipped with a warning; FIFOs are created with their owner, mode and mtime', async (t) => {
   const { file } = gen({
     entries: [
       { name: 'manifest', data: MANIFEST.toString() },
       { name: 'rootfs', type: 'dir' },
       { name: 'rootfs/dev', type: 'dir' },
       { name: 'rootfs/dev/null', type: 'char', devmajor: 1, devminor: 3 },
-      { name: 'rootfs/fifo', type: 'fifo' },
+      { name: 'rootfs/fifo', type: 'fifo', mode: 0o620, uid: 1234, gid: 5678, mtime: 1500000000 },
       { name: 'rootfs/ok', data: 'ok' },
     ],
   });
   const dir = fresh('img-dev');
   const res = await extractFile(file, { dir, tarPath: `${dir}.tar` });
-  t.equal(res.warnings.length, 2);
-  t.match(res.warnings[0], /rootfs\/dev\/null: char device skipped/);
+  t.same(res.warnings, ['rootfs/dev/null: char device skipped'], 'one warning, for the device only');
   t.notOk(fs.existsSync(path.join(dir, 'rootfs/dev/null')));
+  const st = fs.lstatSync(path.join(dir, 'rootfs/fifo'));
+  t.ok(st.isFIFO(), 'rootfs/fifo is a FIFO');
+  t.equal(st.mode & 0o7777, 0o620, 'its mode');
+  if (process.getuid?.() === 0) t.same([st.uid, st.gid], [1234, 5678], 'its owner');
+  t.equal(Math.round(st.mtimeMs / 1000), 1500000000, 'its mtime');
+  t.same(fs.readdirSync(dir).sort(), ['manifest', 'rootfs'], 'no scratch name left in the image directory');
   t.equal(fs.readFileSync(path.join(dir, 'rootfs/ok'), 'utf8'), 'ok');
 });
 

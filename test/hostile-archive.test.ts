@@ -298,15 +298,16 @@ t.test('top level: only manifest and rootfs; a manifest below rootfs is just a f
   t.equal(fs.readFileSync(path.join(o.dir, 'rootfs/manifest'), 'utf8'), deep, 'rootfs/manifest is an ordinary file');
 });
 
-t.test('devices and FIFOs: skipped with a warning, never fatal, never before a refusal', async (t) => {
+t.test('devices: skipped with a warning, never fatal, never before a refusal; FIFOs: made', async (t) => {
   const nodes = [
     entry({ name: 'rootfs/dev/null', type: '3', devmajor: 1, devminor: 3 }),
     entry({ name: 'rootfs/dev/sda', type: '4', devmajor: 8, devminor: 0, mode: 0o666 }),
     entry({ name: 'rootfs/run/fifo', type: '6' }),
   ];
   const ok = await accepted(t, 'device nodes', aci(...nodes, file('rootfs/ok', 'ok')));
-  t.same(ok.warnings, ['rootfs/dev/null: char device skipped', 'rootfs/dev/sda: block device skipped', 'rootfs/run/fifo: FIFO skipped']);
-  t.same(treeBytes(path.join(ok.dir, 'rootfs')), ['dev', 'ok', 'run'], 'no node made');
+  t.same(ok.warnings, ['rootfs/dev/null: char device skipped', 'rootfs/dev/sda: block device skipped']);
+  t.same(treeBytes(path.join(ok.dir, 'rootfs')), ['dev', 'ok', 'run', 'run/fifo'], 'no device node made; the FIFO is there');
+  t.ok(fs.lstatSync(path.join(ok.dir, 'rootfs/run/fifo')).isFIFO(), 'run/fifo is a FIFO');
   // A refusal after the devices: the warnings are dropped with the image.
   await refused(t, 'devices, then a bad entry', aci(...nodes, file('rootfs/../x', 'x')), /^rootfs\/\.\.\/x: name climbs out/);
   await refused(t, 'devices, then a truncated end', aci(...nodes).subarray(0, -1024), /archive ends without its end-of-archive blocks/);
@@ -510,7 +511,7 @@ const depManifest = JSON.stringify({
   dependencies: [{ imageName: 'example.com/base' }],
 });
 const badManifest = JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/x', labels: [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'x86_64' }] });
-const devices = [entry({ name: 'rootfs/dev/null', type: '3', devmajor: 1, devminor: 3 }), entry({ name: 'rootfs/fifo', type: '6' })];
+const devices = [entry({ name: 'rootfs/dev/null', type: '3', devmajor: 1, devminor: 3 }), entry({ name: b('rootfs/fifo', 0xfd), type: '6' })];
 
 /** [what, archive bytes, extra jetpack.conf lines, the error's pattern] */
 const IMPORT_CASES: Array<[string, Buffer, string, RegExp]> = [
@@ -572,13 +573,15 @@ for (const driver of ['dir', 'zfs'] as const) {
       t.same(listTree(store.root), before, `${what}: the store is as it was (no half image)`);
     }
 
-    // Accepted: device nodes give warnings on success only; names that are not UTF-8 stay bytes.
+    // Accepted: device nodes give warnings on success only; names that are not UTF-8 stay bytes,
+    // a FIFO's too.
     fs.writeFileSync(archive, aci(...devices, file('rootfs/ok', 'ok'), file(b('rootfs/a', 0xff), 'ff'), file(b('rootfs/a', 0xfe), 'fe')));
     const ok = await jp(store, 'aci-import', [archive]);
     t.equal(ok.exitCode, 0, `accepted (${ok.stderr})`);
-    t.same(String(ok.stderr).trim().split('\n'), ['warning: rootfs/dev/null: char device skipped', 'warning: rootfs/fifo: FIFO skipped'], 'the warnings, after success');
+    t.same(String(ok.stderr).trim().split('\n'), ['warning: rootfs/dev/null: char device skipped'], 'the warning, after success');
     const img = JSON.parse(String(ok.stdout)) as { rootfs: string; uuid: string };
-    t.same(treeBytes(img.rootfs), ['a\xfe', 'a\xff', 'dev', 'ok'], 'two byte names, no device node');
+    t.same(treeBytes(img.rootfs), ['a\xfe', 'a\xff', 'dev', 'fifo\xfd', 'ok'], 'three byte names, no device node');
+    t.ok(fs.lstatSync(Buffer.concat([Buffer.from(`${img.rootfs}/`), b('fifo', 0xfd)])).isFIFO(), 'the FIFO, under its byte name');
     hostIntact(t, 'accepted image');
     t.equal((await jp(store, 'image-destroy', [img.uuid])).exitCode, 0);
   });

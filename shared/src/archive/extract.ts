@@ -50,8 +50,12 @@
  *    in-container paths): they are created, never followed.
  *  - Hardlinks must name (relatively, `..`-free) a regular file extracted earlier by this archive,
  *    under `rootfs/` for an ACI: not `manifest`, not a missing path, not a symlink or directory.
- *  - Devices and FIFOs are skipped with a warning (the path still counts as taken): never created,
- *    as a device node in an image would be a way to the host's devices.
+ *  - Devices are skipped with a warning (the path still counts as taken): never created, as a
+ *    device node in an image would be a way to the host's devices. FIFOs are created (mkfifo(1)
+ *    under a scratch name at the top of the rootfs, then rename(2) into place, since Node has no
+ *    mkfifo and argv cannot carry non-UTF-8 names), with their owner, mode and mtime; where
+ *    mkfifo cannot run they are skipped with a warning like devices. Nothing may be created under
+ *    a FIFO.
  *  - Entry types other than file, hardlink, symlink, directory, device and FIFO (e.g. GNU sparse
  *    files: old type `S` and the PAX GNU.sparse.* formats 0.0, 0.1 and 1.0; volume headers) are
  *    refused; PAX global headers are ignored (as rkt does).
@@ -88,10 +92,13 @@ import {
   mkdirSync,
   openSync,
   realpathSync,
+  renameSync,
+  rmSync,
   symlinkSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import type { FileHandle } from 'node:fs/promises';
 import { lstat, mkdir, open, realpath, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -870,12 +877,13 @@ class Extractor implements EntrySink {
         return this.beginHardlink(entry, key, comps);
       case 'symlink':
         return this.beginSymlink(entry, key, comps);
+      case 'fifo':
+        return this.beginFifo(entry, key, comps);
       case 'char':
       case 'block':
-      case 'fifo':
         this.parents(entry, comps);
         this.nodes.set(key, 'special');
-        this.opt.warn(`${showEntryName(entry.name)}: ${entry.kind === 'fifo' ? 'FIFO' : `${entry.kind} device`} skipped`);
+        this.opt.warn(`${showEntryName(entry.name)}: ${entry.kind} device skipped`);
         return;
     }
   }
@@ -969,6 +977,51 @@ class Extractor implements EntrySink {
       lutimesSync(abs, when(entry.mtime), when(entry.mtime));
     });
     this.nodes.set(key, 'symlink');
+  }
+
+  private fifos = 0;
+
+  /**
+   * A FIFO: made by mkfifo(1) at a scratch name at the top of the (already verified) tree, which
+   * argv can carry, then renamed to its place (rename(2) takes the name's bytes as
+   * they are); then owner, mode (after chown) and mtime. Skipped with a warning when mkfifo cannot
+   * run or the root's path is not UTF-8.
+   */
+  private beginFifo(entry: Entry, key: string, comps: string[]): void {
+    this.parents(entry, comps);
+    this.nodes.set(key, 'special');
+    // The scratch name lies at the top of the tree being extracted (rootfs/ of an ACI), on the
+    // same file system as every entry: on ZFS the image directory and its rootfs are not.
+    const topKey = this.opt.mode === 'aci' ? 'rootfs' : '';
+    this.verifyDir(entry, topKey);
+    const top = this.abs(topKey);
+    const rootText = top.toString('utf8');
+    if (!Buffer.from(rootText, 'utf8').equals(top)) {
+      this.opt.warn(`${showEntryName(entry.name)}: FIFO skipped (the image directory's path is not UTF-8)`);
+      return;
+    }
+    const abs = this.abs(key);
+    this.fs(entry, () => {
+      let scratch: string;
+      do scratch = `${rootText}/.jetpack-fifo-${process.pid}-${this.fifos++}`;
+      while (lstatSync(scratch, { throwIfNoEntry: false }) !== undefined);
+      const r = spawnSync('mkfifo', ['-m', '600', '--', scratch], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      if (r.error !== undefined || r.status !== 0) {
+        const why = r.error !== undefined ? errorMessage(r.error) : r.stderr.trim().split('\n').pop() || `exit status ${String(r.status)}`;
+        this.opt.warn(`${showEntryName(entry.name)}: FIFO skipped (mkfifo: ${why})`);
+        return;
+      }
+      try {
+        this.clearSpot(entry, abs);
+        renameSync(scratch, abs);
+      } finally {
+        rmSync(scratch, { force: true });
+      }
+      if (isRoot) lchownSync(abs, entry.uid, entry.gid);
+      // chmod follows a symlink, but this path was just renamed into a directory verified above.
+      chmodSync(abs, entry.mode & 0o7777);
+      lutimesSync(abs, when(entry.mtime), when(entry.mtime));
+    });
   }
 
   data(chunk: Buffer): void {

@@ -169,8 +169,8 @@ t.test('one app, private network', async (t) => {
   t.equal(eventHandlerArgv(p, p.apps[0]!, 'post-stop', o), null, 'no post-stop handler');
   t.same(rctlAddArgv(p, o), [], 'no limits, no rctl rules');
   t.same(rctlRemoveArgv(p, o), ['/usr/bin/rctl', '-r', `jail:${JAIL}`]);
-  t.same(jailStopArgv(JAIL), ['/usr/sbin/jail', '-q', '-r', JAIL]);
-  t.same(jailStopArgv(JAIL, { verbose: true }), ['/usr/sbin/jail', '-v', '-r', JAIL]);
+  t.same(jailStopArgv(JAIL), ['/usr/sbin/jail', '-q', '-f', '/dev/null', '-r', JAIL], 'the host\'s jail.conf is not read');
+  t.same(jailStopArgv(JAIL, { verbose: true }), ['/usr/sbin/jail', '-v', '-f', '/dev/null', '-r', JAIL]);
   t.same(jailCleanupArgv(p), [['/sbin/ifconfig', 'lo1', 'inet', '172.23.0.2/16', '-alias']], 'the alias jail -r leaves behind');
   t.same(
     appExecArgv(p, p.apps[0]!, { ...o, stage2: '/opt/jetpack/libexec/jetpack-stage2' })[0],

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { defaults } from '../shared/src/config.js';
 import { JetpackError } from '../shared/src/errors.js';
 import { encodeStage2Environment, type FreeBSDOptions } from '../shared/src/run/freebsd.js';
-import { makeMountDirs, runJailPlan, type JailHost, type JailProcess } from '../shared/src/run/jail.js';
+import { checkMountPoint, makeMountDirs, runJailPlan, type JailHost, type JailProcess } from '../shared/src/run/jail.js';
 import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
 import { tempDir } from './lib/fixtures.js';
 
@@ -77,6 +77,16 @@ interface Script {
   hang?: string[];
   /** A run() whose argv starts with this fails with this message. */
   fail?: Array<[string[], string]>;
+  /** makeDirs refuses this directory. */
+  badMountPoint?: string;
+  /** jetpack-stage2 is not there. */
+  noStage2?: boolean;
+  /** Hanging commands that exit 0 on a signal (a handler that finishes its work when told to stop). */
+  zeroOnSignal?: string[];
+  /** spawn() throws for commands ending with this word. */
+  spawnThrows?: string;
+  /** Called with the argv of each run(), before it answers. */
+  onRun?: (argv: readonly string[]) => void;
 }
 
 interface Recorder {
@@ -96,6 +106,7 @@ function recorder(script: Script = {}): Recorder {
   const host: JailHost = {
     async run(argv) {
       log.push(argv.join(' '));
+      script.onRun?.(argv);
       for (const [prefix, message] of script.fail ?? []) {
         if (prefix.every((w, i) => argv[i] === w)) throw new JetpackError('environment', message);
       }
@@ -106,6 +117,7 @@ function recorder(script: Script = {}): Recorder {
     spawn(argv, fd3, stdio) {
       const name = argv[argv.length - 1] as string;
       log.push(`spawn ${argv.join(' ')}`);
+      if (script.spawnThrows === name) throw new Error('spawn E2BIG');
       envs.set(name, fd3);
       t.same(stdio, ['inherit', 'inherit', 'inherit']);
       let end: (n: number) => void = () => undefined;
@@ -124,13 +136,20 @@ function recorder(script: Script = {}): Recorder {
         }),
         kill(signal) {
           signals.push(`${signal} ${name}`);
-          if (live.has(entry)) end(128 + (SIGNUM[signal] ?? 0));
+          if (live.has(entry)) end(script.zeroOnSignal?.includes(name) === true ? 0 : 128 + (SIGNUM[signal] ?? 0));
         },
       };
       return p;
     },
     async makeDirs(dirs, bases) {
       log.push(`mkdir ${dirs.join(' ')} (under ${bases.join(' ')})`);
+      if (script.badMountPoint !== undefined && dirs.includes(script.badMountPoint)) {
+        throw new JetpackError('invalid', `mount point ${script.badMountPoint} is a symbolic link; refusing to mount through it`);
+      }
+    },
+    async canExecute(file) {
+      log.push(`access ${file}`);
+      return script.noStage2 !== true;
     },
     sleep: () => new Promise((resolve) => setImmediate(resolve)),
   };
@@ -143,17 +162,23 @@ const AS_APP = '--uid=80 --gid=80 --groups=';
 const AS_ROOT = '--uid=0 --gid=0 --groups=';
 
 const SETUP = [
+  `access ${S2}`,
   `mkdir ${ROOT}/app/web/rootfs ${POD}/apps/web/rootfs/dev ${POD}/apps/web/rootfs/var/db ${ROOT}/app/worker/rootfs ${POD}/apps/worker/rootfs/dev (under ${ROOT} ${POD}/apps/web/rootfs ${POD}/apps/worker/rootfs)`,
+  `mkdir ${ROOT}/app/web/rootfs (under ${ROOT})`,
   `/sbin/mount_nullfs -o rw ${POD}/apps/web/rootfs ${ROOT}/app/web/rootfs`,
+  `mkdir ${ROOT}/app/web/rootfs/dev (under ${ROOT}/app/web/rootfs)`,
   `/sbin/mount -t devfs -o ruleset=4 devfs ${ROOT}/app/web/rootfs/dev`,
+  `mkdir ${ROOT}/app/web/rootfs/var/db (under ${ROOT}/app/web/rootfs)`,
   `/sbin/mount_nullfs -o rw ${POD}/volumes/data ${ROOT}/app/web/rootfs/var/db`,
+  `mkdir ${ROOT}/app/worker/rootfs (under ${ROOT})`,
   `/sbin/mount_nullfs -o rw ${POD}/apps/worker/rootfs ${ROOT}/app/worker/rootfs`,
+  `mkdir ${ROOT}/app/worker/rootfs/dev (under ${ROOT}/app/worker/rootfs)`,
   `/sbin/mount -t devfs -o ruleset=4 devfs ${ROOT}/app/worker/rootfs/dev`,
   `/usr/bin/rctl -a jail:${JAIL}:memoryuse:deny=268435456`,
 ];
 const JAIL_C = `/usr/sbin/jail -q -c name=${JAIL} path=${ROOT} host.hostname=${UUID} host.hostuuid=${UUID} persist ip4.addr=lo1|172.23.0.5/16 ip6=disable securelevel=2 enforce_statfs=2 devfs_ruleset=4 children.max=0 allow.noset_hostname allow.noraw_sockets allow.nochflags allow.nomount allow.noquotas allow.nosocket_af sysvmsg=disable sysvsem=disable sysvshm=disable`;
 const TEARDOWN = [
-  `/usr/sbin/jail -q -r ${JAIL}`,
+  `/usr/sbin/jail -q -f /dev/null -r ${JAIL}`,
   '/usr/sbin/jls -d name dying',
   '/sbin/ifconfig lo1 inet 172.23.0.5/16 -alias',
   `/usr/bin/rctl -r jail:${JAIL}`,
@@ -304,4 +329,77 @@ t.test('makeMountDirs creates mount points, never through a symbolic link', asyn
   });
   t.notOk(existsSync(path.join(outside, 'www')), 'nothing was made through the link');
   await t.rejects(makeMountDirs(['/etc/x'], [root, rootfs]), { kind: 'invalid', message: /outside the pod's directories/ });
+});
+
+t.test('a mount point refused right before its mount: nothing is mounted there, the rest undone', async (t) => {
+  const r = recorder({ badMountPoint: `${ROOT}/app/web/rootfs/var/db` });
+  await t.rejects(runJailPlan(pod(), { freebsd: opts(), host: r.host }), { kind: 'invalid', message: /var\/db is a symbolic link/ });
+  t.notOk(r.log.some((l) => l.startsWith('/sbin/mount_nullfs') && l.endsWith('/var/db')), 'the volume was not mounted');
+  t.same(r.log.slice(-2), [`/sbin/umount ${ROOT}/app/web/rootfs/dev`, `/sbin/umount ${ROOT}/app/web/rootfs`], 'what was mounted is undone');
+});
+
+t.test('makeMountDirs right before a nested mount: a link an app left in its volume is refused', async (t) => {
+  const dir = tempDir('jetpack-jail-check-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // The app root with a volume "mounted" at data (here: the volume's own content in place), in
+  // which an earlier run of the app left data/sub -> a host directory, where a second volume goes.
+  const appRoot = path.join(dir, 'jail/app/web/rootfs');
+  const hostDir = path.join(dir, 'host-etc');
+  mkdirSync(path.join(appRoot, 'data'), { recursive: true });
+  mkdirSync(hostDir);
+  symlinkSync(hostDir, path.join(appRoot, 'data/sub'));
+  await makeMountDirs([path.join(appRoot, 'data/new')], [appRoot]);
+  t.ok(lstatSync(path.join(appRoot, 'data/new')).isDirectory(), 'a missing nested mount point is made');
+  await t.rejects(makeMountDirs([path.join(appRoot, 'data/sub')], [appRoot]), { kind: 'invalid', message: `mount point ${path.join(appRoot, 'data/sub')} is a symbolic link; refusing to mount through it` });
+  await t.rejects(makeMountDirs([path.join(appRoot, 'data/sub/x')], [appRoot]), { kind: 'invalid', message: /data\/sub is a symbolic link/ }, 'also below the link');
+  t.notOk(existsSync(path.join(hostDir, 'x')), 'nothing made through the link');
+  await t.rejects(makeMountDirs(['/etc'], [appRoot]), { kind: 'invalid', message: /outside the pod's directories/ });
+});
+
+t.test('a signal during set-up stops it: everything undone, no app, status 128+N', async (t) => {
+  const before = process.listeners('SIGINT');
+  let handler: ((s: NodeJS.Signals) => void) | undefined;
+  const r = recorder({
+    onRun: (argv) => {
+      if (argv[0] === '/usr/bin/rctl' && argv[1] === '-a') {
+        handler = process.listeners('SIGINT').find((l) => !before.includes(l)) as (s: NodeJS.Signals) => void;
+        handler('SIGINT');
+      }
+    },
+  });
+  t.equal(await runJailPlan(pod(), { freebsd: opts(), host: r.host }), 130, '128+2');
+  t.ok(handler, 'the runner listened for SIGINT during set-up');
+  t.notOk(r.log.some((l) => l.startsWith('/usr/sbin/jail -q -c') || l.startsWith('spawn')), 'no jail, no app');
+  t.same(r.log.slice(-6), [`/usr/bin/rctl -r jail:${JAIL}`, ...TEARDOWN.slice(4)], 'rctl rules and mounts undone');
+  t.equal(process.listenerCount('SIGINT'), before.length, 'the handler is gone afterwards');
+});
+
+t.test('a signal while a pre-start handler runs: the app never starts', async (t) => {
+  // prepare exits 0 when told to stop: only the signal itself may keep web from starting.
+  const r = recorder({ hang: ['prepare', '/usr/local/bin/worker'], zeroOnSignal: ['prepare'] });
+  const before = process.listeners('SIGTERM');
+  const running = runJailPlan(pod(), { freebsd: opts(), host: r.host });
+  while (!r.log.some((l) => l.startsWith('spawn') && l.endsWith('prepare'))) await new Promise((res) => setImmediate(res));
+  for (const l of process.listeners('SIGTERM').filter((x) => !before.includes(x))) (l as (s: NodeJS.Signals) => void)('SIGTERM');
+  t.equal(await running, 143);
+  t.notOk(r.log.some((l) => l.startsWith('spawn') && l.endsWith('/usr/local/bin/web')), 'web never started');
+});
+
+t.test('jail -r failing still removes the address alias', async (t) => {
+  const r = recorder({ fail: [[['/usr/sbin/jail', '-q', '-f', '/dev/null', '-r'], 'jail: jetpack/x: not found']] });
+  await t.rejects(runJailPlan(pod(), { freebsd: opts(), host: r.host }), { kind: 'environment', message: /cleaning up after pod .* failed: jail: jetpack\/x: not found/ });
+  t.ok(r.log.includes('/sbin/ifconfig lo1 inet 172.23.0.5/16 -alias'), 'the alias is removed');
+  t.same(r.log.slice(-6), [`/usr/bin/rctl -r jail:${JAIL}`, ...TEARDOWN.slice(4)], 'and the rest');
+});
+
+t.test('a launcher that cannot be started: status 125 with a line saying why; jetpack-stage2 missing: nothing runs', async (t) => {
+  const lines: string[] = [];
+  const r = recorder({ spawnThrows: '/usr/local/bin/worker' });
+  t.equal(await runJailPlan(pod(), { freebsd: opts(), host: r.host, report: (l) => lines.push(l) }), 125);
+  t.same(lines, ['cannot start /usr/local/libexec/jetpack/jetpack-stage2: spawn E2BIG']);
+  t.same(r.log.slice(-TEARDOWN.length), TEARDOWN, 'torn down after every app ended');
+
+  const r2 = recorder({ noStage2: true });
+  await t.rejects(runJailPlan(pod(), { freebsd: opts(), host: r2.host }), { kind: 'environment', message: /jetpack-stage2 is missing or not executable/ });
+  t.same(r2.log, [`access ${S2}`], 'nothing else');
 });

@@ -216,6 +216,8 @@ t.test('a wrong command line or environment: one line, exit 125, the app never r
     ['no command', good.slice(0, good.indexOf('--') + 1), enc, /^jetpack-stage2: no command after --: Invalid argument$/],
     ['an environment not ended by NUL', good, Buffer.from('PATH=/bin\0HALF=x'), /^jetpack-stage2: --env-fd=3: the last entry is not ended by a NUL byte: Invalid argument$/],
     ['an entry without =', good, Buffer.from('PATH=/bin\0NOEQUALS\0'), /^jetpack-stage2: --env-fd=3: entry 2 is not NAME=VALUE: Invalid argument$/],
+    ['the environment on stdout', replace('--env-fd=', '--env-fd=1'), enc, /^jetpack-stage2: --env-fd "1": expected a descriptor number of 3 or more \(0, 1 and 2 are the app's\): Invalid argument$/],
+    ['an environment over 16 MiB', good, Buffer.alloc(16 * 1024 * 1024 + 1, 'a'), /^jetpack-stage2: --env-fd=3: over 16777216 bytes: Argument list too long$/],
     ['a jail that does not exist', replace('--jail=', '--jail=jetpack/no-such-jail'), enc, /^jetpack-stage2: test build: jail "jetpack\/no-such-jail" at .*: No such file or directory$/],
   ];
   for (const [what, argv, env, message] of cases) {
@@ -224,4 +226,34 @@ t.test('a wrong command line or environment: one line, exit 125, the app never r
     t.match(r.err.split('\n').filter((l) => l !== '' && !/test build: (rctl|jail_attach) /.test(l)), [message], `${what}: one line naming the input and the rule`);
     t.notOk(existsSync(path.join(jail.rootfs, 'tmp/ran')), `${what}: the app did not run`);
   }
+});
+
+t.test('the app starts with default signal dispositions, even for signals the caller ignored', { skip: !isRoot && 'needs root' }, async (t) => {
+  const jail = makeJail(t);
+  const a = app({ exec: ['/bin/grep', 'SigIgn', '/proc/self/status'] });
+  const argv = appExecArgv(plan(a), a, jail.opts);
+  const file = path.join(jail.jails, 'env');
+  writeFileSync(file, encodeStage2Environment(a.env));
+  // bash ignores SIGUSR1 (10) and a real-time signal (40), as a careless caller might, then execs the launcher.
+  const quoted = argv.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = spawnSync('bash', ['-c', `trap '' 10 40; exec ${quoted} 3<'${file}'`], {
+    env: { JETPACK_STAGE2_TEST_JAILS: jail.jails, PATH: process.env.PATH },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  t.equal(r.status, 0, r.stderr);
+  const ignored = BigInt(`0x${/SigIgn:\s*([0-9a-f]+)/.exec(r.stdout)?.[1] ?? 'ffff'}`);
+  // Signals 32 and 33 belong to glibc (nptl), which lets nobody change them; FreeBSD has no such pair.
+  t.equal(ignored & ~(3n << 31n), 0n, `nothing ignored (SigIgn ${r.stdout.trim()})`);
+});
+
+t.test('an environment of exactly 16 MiB is read whole (execve then refuses it: 126)', { skip: !isRoot && 'needs root' }, async (t) => {
+  const jail = makeJail(t);
+  const a = app({ exec: ['/bin/true'] });
+  const big = Buffer.alloc(16 * 1024 * 1024, 'a');
+  big.write('BIG=', 0);
+  big[big.length - 1] = 0;
+  const r = run(jail, appExecArgv(plan(a), a, jail.opts), big);
+  t.equal(r.status, 126, 'past the reader, stopped by the kernel');
+  t.match(errors(r), [/^jetpack-stage2: \/bin\/true: Argument list too long$/]);
 });

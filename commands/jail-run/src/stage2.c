@@ -34,7 +34,8 @@
  *
  * EXIT STATUS
  *   The app's, since the app replaces this process. 125 when a step above failed or the command
- *   line is wrong (one line on stderr: `jetpack-stage2: <what>: <strerror>`), 126 when EXEC was
+ *   line is wrong (one line on stderr: `jetpack-stage2: <what>: <strerror>`; --env-fd must be 3 or
+ *   more, --no-new-privs needs FreeBSD 14.0 or later), 126 when EXEC was
  *   found but could not be executed, 127 when it was not found.
  *
  * TEST BUILD
@@ -117,8 +118,8 @@ static size_t parse_groups(const char *s, gid_t **out)
     size_t n = (*s == '\0') ? 0 : 1;
     for (const char *p = s; *p != '\0'; p++)
         n += (*p == ',');
-    if (max > 0 && n + 1 > (size_t)max)
-        usage_fail("--groups: %zu groups and the gid, the kernel allows %ld", n, max);
+    if (max > 0 && n > (size_t)max)
+        usage_fail("--groups: %zu groups, the kernel allows %ld", n, max);
     gid_t *g = calloc(n + 1, sizeof *g);
     char *copy = strdup(s);
     if (g == NULL || copy == NULL)
@@ -139,17 +140,18 @@ static size_t parse_groups(const char *s, gid_t **out)
 /* Read descriptor fd to end of file into `NAME=VALUE` strings: a NULL-terminated, allocated array. */
 static char **read_env(int fd)
 {
+    /* The buffer grows up to one byte over the limit, so that exactly ENV_LIMIT bytes pass. */
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     if (buf == NULL)
         die(EXIT_SETUP, "malloc");
     for (;;) {
         if (len == cap) {
-            if (cap >= ENV_LIMIT) {
+            if (cap > ENV_LIMIT) {
                 errno = E2BIG;
                 die(EXIT_SETUP, "--env-fd=%d: over %u bytes", fd, ENV_LIMIT);
             }
-            cap *= 2;
+            cap = cap * 2 > ENV_LIMIT ? ENV_LIMIT + 1 : cap * 2;
             buf = realloc(buf, cap);
             if (buf == NULL)
                 die(EXIT_SETUP, "realloc");
@@ -362,10 +364,14 @@ static void attach(const char *name)
 /* Step 6: no setuid bit or file capability grants anything from here on. */
 static void no_new_privs(void)
 {
-#if defined(__FreeBSD__)
+#if defined(__FreeBSD__) && defined(PROC_NO_NEW_PRIVS_CTL)
     int arg = PROC_NO_NEW_PRIVS_ENABLE;
     if (procctl(P_PID, getpid(), PROC_NO_NEW_PRIVS_CTL, &arg) != 0)
         die(EXIT_SETUP, "procctl PROC_NO_NEW_PRIVS_CTL");
+#elif defined(__FreeBSD__)
+    /* procctl(2) PROC_NO_NEW_PRIVS_CTL came with FreeBSD 14.0: refuse rather than run without it. */
+    errno = ENOSYS;
+    die(EXIT_SETUP, "--no-new-privs: this FreeBSD has no PROC_NO_NEW_PRIVS_CTL (FreeBSD 14.0 or later)");
 #else
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         die(EXIT_SETUP, "prctl PR_SET_NO_NEW_PRIVS");
@@ -381,8 +387,8 @@ int main(int argc, char **argv)
     size_t ngroups = parse_groups(o.groups, &groups);
     groups[0] = gid;
     const char *fd_s = o.env_fd;
-    if (strspn(fd_s, "0123456789") != strlen(fd_s) || *fd_s == '\0' || strlen(fd_s) > 4)
-        usage_fail("--env-fd \"%s\": expected a descriptor number", fd_s);
+    if (strspn(fd_s, "0123456789") != strlen(fd_s) || *fd_s == '\0' || strlen(fd_s) > 4 || atoi(fd_s) < 3)
+        usage_fail("--env-fd \"%s\": expected a descriptor number of 3 or more (0, 1 and 2 are the app's)", fd_s);
     char **env = read_env(atoi(fd_s));
 
     for (size_t k = 0; k < o.nrctl; k++)
@@ -406,8 +412,14 @@ int main(int argc, char **argv)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
+    /* Every signal, the real-time ones included: FreeBSD's NSIG (32) counts only the old ones. */
+#if defined(__FreeBSD__)
+    int maxsig = _SIG_MAXSIG;
+#else
+    int maxsig = SIGRTMAX;
+#endif
+    for (int s = 1; s <= maxsig; s++)
+        signal(s, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP and signals libc keeps */
 
     int status = exec_app(o.argv, env);
     die(status, "%s", o.argv[0]);

@@ -435,14 +435,16 @@ export function jailCreateArgv(plan: PodPlan, opts: FreeBSDOptions): string[] {
 }
 
 /**
- * `jail -q -r NAME` (jail(8) § DESCRIPTION `-r`): sends SIGTERM to every process of the jail,
- * waits for them up to the default `stop.timeout` of 10 seconds, then removes the jail (killing
- * what is left). The jail then stays `dying` for a while ({@link parseJlsState}). jail(8) reads
- * /etc/jail.conf when it exists, but a running jail it does not list is simply removed.
+ * `jail -q -f /dev/null -r NAME` (jail(8) § DESCRIPTION `-r`, `-f conf_file`): sends SIGTERM to
+ * every process of the jail, waits for them up to the default `stop.timeout` of 10 seconds, then
+ * removes the jail (killing what is left). The jail then stays `dying` for a while
+ * ({@link parseJlsState}). `-f /dev/null`: jail(8) would otherwise read /etc/jail.conf, whose
+ * wildcard (`*`) section could add exec.stop or exec.poststop commands of the host's to a pod's
+ * jail; with an empty configuration the running jail is simply removed.
  */
 export function jailStopArgv(jail: string, opts: { verbose?: boolean } = {}): string[] {
   checkJailName(jail);
-  return [FREEBSD_TOOLS.jail, opts.verbose === true ? '-v' : '-q', '-r', jail];
+  return [FREEBSD_TOOLS.jail, opts.verbose === true ? '-v' : '-q', '-f', '/dev/null', '-r', jail];
 }
 
 /**

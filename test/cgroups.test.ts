@@ -209,7 +209,8 @@ t.test('real cgroups', { skip: isRoot ? false : 'needs root' }, async (t) => {
     cleanup(t, uuid, [child]);
     await cg.addProcess('only', child.pid as number);
     release();
-    await sleep(300); // the shell forks its two sleeps, born in the same cgroup
+    // The shell forks its two sleeps, born in the same cgroup; wait for them (a loaded machine is slow).
+    for (const end = Date.now() + 10_000; (await cg.pids()).length < 3 && Date.now() < end; ) await sleep(50);
     t.equal((await cg.pids()).length, 3, 'a process and the children it forks afterwards');
     t.equal(await removeStalePodCgroup(uuid, { kill: true }), true, 'removeStalePodCgroup with kill');
     t.same((await exited(child)).signal, 'SIGKILL', 'the processes were killed');

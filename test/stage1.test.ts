@@ -13,8 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { App } from '../shared/src/appc/types.js';
 import { JetpackError } from '../shared/src/errors.js';
-import { buildEnvironment, DEFAULT_PATH, encodeEnvironment, encodePlan, runApp, type RunAppOptions } from '../shared/src/run/linux.js';
-import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
+import { buildEnvironment, DEFAULT_PATH, encodeEnvironment, encodePlan, planApp, runApp, runPlan, type RunAppOptions } from '../shared/src/run/linux.js';
+import type { PlanApp, PlanMount, PodPlan } from '../shared/src/run/plan.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pkg = path.join(here, '../commands/jail-run');
@@ -429,6 +429,55 @@ t.test('the pod launcher', { skip: canRun ? false : 'needs root and /bin/busybox
     const sysFile = await makeRootfs(t);
     await writeFile(path.join(sysFile, 'sys'), '');
     t.equal((await run(sysFile, { exec: ['true'] })).code, 125, 'a file at /sys is refused');
+  });
+
+  t.test('volumes: sources reached without symlinks; nested mount points made inside the outer volume', async (t) => {
+    const root = await makeRootfs(t);
+    const vols = await mkdtemp(path.join(tmpdir(), 'jetpack-stage1-vols-'));
+    t.teardown(() => rm(vols, { recursive: true, force: true }));
+    const outer = path.join(vols, 'outer');
+    const inner = path.join(vols, 'inner');
+    await mkdir(outer);
+    await mkdir(inner);
+    await writeFile(path.join(inner, 'hello'), 'from the inner volume\n');
+    const mount = (source: string, target: string): PlanMount => ({ volume: path.basename(source), source, target, readOnly: false, recursive: false });
+    /** Run `cmd` with `mounts` through runPlan, output captured. */
+    const withMounts = async (mounts: PlanMount[], cmd: string): Promise<Run> => {
+      const planned = await planApp({ name: 'myapp', rootfs: root, app: { exec: ['/bin/sh', '-c', cmd], user: 'root', group: 'root', environment: [{ name: 'PATH', value: '/bin' }] }, mounts });
+      const plan: PodPlan = { uuid: 'podhost', hostname: 'podhost', network: { mode: 'host', interface: '' }, resolvConf: [], metadataUrl: '', apps: [planned], limits: {}, annotations: [] };
+      let out = '';
+      let err = '';
+      const code = await runPlan(plan, {
+        stage1,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        onSpawn: (c) => {
+          c.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+          c.stderr?.setEncoding('utf8').on('data', (d: string) => (err += d));
+        },
+      });
+      return { code, out, err };
+    };
+    await mkdir(path.join(root, 'data'));
+
+    // A fresh outer volume has no `sub`: the launcher makes it there, after mounting the outer one.
+    const nested = await withMounts([mount(outer, '/data'), mount(inner, '/data/sub')], 'cat /data/sub/hello');
+    t.equal(nested.code, 0, nested.err);
+    t.equal(nested.out, 'from the inner volume\n', 'the inner volume is at /data/sub');
+    t.ok(statSync(path.join(outer, 'sub')).isDirectory(), 'its mount point was made in the outer volume');
+
+    // A link where a volume's source should be: refused, even if the caller's check passed earlier.
+    await symlink(outer, path.join(vols, 'link'));
+    const viaLink = await withMounts([mount(path.join(vols, 'link'), '/data')], 'true');
+    t.equal(viaLink.code, 125, 'a source reached through a symlink');
+    t.match(viaLink.err, /^jetpack-stage1: app myapp: volume source .*\/link \(it must be reached without symlinks\): Too many levels of symbolic links$/m);
+
+    // An app of an earlier run left sub -> /etc in the outer volume: the inner volume is not mounted on the host's /etc.
+    await rm(path.join(outer, 'sub'), { recursive: true });
+    await symlink('/etc', path.join(outer, 'sub'));
+    const overEtc = await withMounts([mount(outer, '/data'), mount(inner, '/data/sub')], 'true');
+    t.equal(overEtc.code, 125, 'a link at a nested mount point');
+    t.match(overEtc.err, /mount point \/data\/sub \(without symlinks\)/);
+    t.notOk(existsSync('/etc/hello'), 'the host\'s /etc was not mounted over');
   });
 
   t.test('an app without exec is refused', async (t) => {

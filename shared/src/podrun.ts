@@ -85,7 +85,9 @@ async function volumeSource(store: Store, podUuid: string, v: Volume): Promise<s
     await chown(dir, v.uid ?? 0, v.gid ?? 0);
     await chmod(dir, mode);
   }
-  return dir;
+  // The real path: jetpack-stage1 opens a volume's source without following any symlink, and
+  // the store itself may lie below one.
+  return realpath(dir);
 }
 
 /**
@@ -149,7 +151,9 @@ async function appMounts(
       source = await volumeSource(store, pod.uuid, w.inline === undefined ? v : { ...v, name: `.app-${appName}/${v.name}` });
       sources.set(key, source);
     }
-    const isDir = (await stat(source)).isDirectory();
+    const st = await stat(source).catch(() => null);
+    if (st === null) throw invalid(`app ${appName}: volume ${v.name}: its source ${source} is gone (removed or replaced while the pod was being prepared)`);
+    const isDir = st.isDirectory();
     const target = await prepareMountTarget(rootfs, w.path, isDir, `app ${appName}: volume ${v.name}`);
     if (out.some((o) => o.target === target)) throw invalid(`app ${appName}: two volumes are mounted on ${target}`);
     out.push({

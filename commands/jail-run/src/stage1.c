@@ -28,8 +28,10 @@
  *     exec=K ARG1 ... ARGK the app's argv (K tokens follow); ARGV[0] without `/` is searched in PATH
  *     pre-start=K ...      the pre-start event handler's argv, run as root before the app
  *     post-stop=K ...      the post-stop event handler's argv, run as root after the app exits
- *     mount=MODE SRC DST   bind-mount host path SRC on DST inside the rootfs (resolved as if
- *                          chrooted, no symlink allowed); MODE: rw, ro, rrw, rro (r = recursive)
+ *     mount=MODE SRC DST   bind-mount host path SRC (absolute, reached without any symlink) on
+ *                          DST inside the rootfs (resolved as if chrooted, no symlink allowed;
+ *                          missing parts made, e.g. inside a volume mounted before); MODE: rw,
+ *                          ro, rrw, rro (r = recursive)
  *     caps=HEX             the capability bounding set (default: appc's 14, 0xa80425fb)
  *     no-new-privs         set PR_SET_NO_NEW_PRIVS for the app and its handlers
  *     readonly-rootfs      the rootfs is mounted read-only (volumes keep their own mode)
@@ -729,15 +731,85 @@ static int open_in_root(int rootfd, const char *path, int flags)
     return (int)syscall(SYS_openat2, rootfd, *path == '\0' ? "." : path, &how, sizeof how);
 }
 
+/*
+ * Make the missing parts of mount point `target` inside the tree of `rootfd`: directories, and for
+ * a volume that is a file an empty file last. Each part is made with mkdirat(2)/openat(2) in a
+ * parent opened by open_in_root, so nothing is made through a symlink or outside the root. This
+ * matters for a volume mounted inside another volume: its mount point must exist in the outer
+ * volume, which is mounted only now, over the rootfs directory made for it.
+ */
+static void make_mount_point(int rootfd, const struct app *a, const char *target, int is_dir)
+{
+    char path[PATH_MAX];
+    while (*target == '/')
+        target++;
+    if (strlen(target) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        fail("app %s: mount point /%s", a->name, target);
+    }
+    strcpy(path, target);
+    char *end = path;
+    for (;;) {
+        char *slash = strchr(end, '/');
+        int last = slash == NULL;
+        if (!last)
+            *slash = '\0';
+        const char *name = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+        if (strcmp(name, "..") == 0 || strcmp(name, ".") == 0 || *name == '\0') {
+            errno = EINVAL;
+            fail("app %s: mount point /%s: \".\", \"..\" or an empty name", a->name, target);
+        }
+        int fd = open_in_root(rootfd, path, O_PATH);
+        if (fd >= 0) {
+            close(fd);
+        } else if (errno == ENOENT) {
+            char parent[PATH_MAX];
+            size_t plen = (size_t)(name - path);
+            memcpy(parent, path, plen);
+            parent[plen] = '\0';
+            int pfd = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+            if (pfd < 0)
+                fail("app %s: mount point /%s (without symlinks)", a->name, path);
+            if (!last || is_dir) {
+                if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
+                    fail("app %s: mkdir /%s", a->name, path);
+            } else {
+                int f = openat(pfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (f < 0 && errno != EEXIST)
+                    fail("app %s: create /%s", a->name, path);
+                if (f >= 0)
+                    close(f);
+            }
+            close(pfd);
+        } else {
+            fail("app %s: mount point /%s (without symlinks)", a->name, path);
+        }
+        if (last)
+            break;
+        *slash = '/';
+        end = slash + 1;
+    }
+}
+
 /* Mount one volume into the app's rootfs (bind, optionally recursive, optionally read-only). */
 static void mount_volume(int rootfd, const struct app *a, const struct mount_spec *m)
 {
-    int src = open(m->source, O_PATH | O_CLOEXEC);
+    /* The source is reached without any symlink (RESOLVE_NO_SYMLINKS from /): the caller checked
+     * the path, and a pod that can write a host directory must not swap a link in meanwhile. */
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int src = (int)syscall(SYS_openat2, AT_FDCWD, m->source, &how, sizeof how);
     if (src < 0)
+        fail("app %s: volume source %s (it must be reached without symlinks)", a->name, m->source);
+    struct stat st;
+    if (fstat(src, &st) < 0)
         fail("app %s: volume source %s", a->name, m->source);
+    make_mount_point(rootfd, a, m->target, S_ISDIR(st.st_mode));
     int dst = open_in_root(rootfd, m->target, O_PATH);
     if (dst < 0)
-        fail("app %s: mount point %s (it must exist in the rootfs, without symlinks)", a->name, m->target);
+        fail("app %s: mount point %s (without symlinks)", a->name, m->target);
     char s[64], d[64];
     snprintf(s, sizeof s, "/proc/self/fd/%d", src);
     snprintf(d, sizeof d, "/proc/self/fd/%d", dst);

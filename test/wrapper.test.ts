@@ -73,3 +73,12 @@ t.test('jetpack.conf', async (t) => {
   t.equal(c.values.get('images.aci.compression'), 'xz', 'defaults fill the rest');
   t.throws(() => loadConfig(join(dir, 'missing.conf')), { kind: 'config' }, 'a named file must exist');
 });
+
+t.test('arguments that look like numbers stay as typed (UUID prefixes such as 1799e4)', async (t) => {
+  const { parser } = await import('../shared/src/parser.js');
+  for (const word of ['1799e4', '17e9', '123456', '0123', '1e5']) {
+    const args = await parser('image-show', [word], 'image-show IMAGE').parse();
+    t.same(args._.map(String), [word], `${word} is not read as ${Number(word)}`);
+    t.same(translate(['image', word, 'show']).args, [word], `jetpack image ${word} show`);
+  }
+});

@@ -22,7 +22,8 @@ export function parser(
     .help('help')
     .alias('help', 'h')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
-    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false, 'greedy-arrays': false })
+    // A UUID prefix such as 1799e4 or 012345 is a name, never a number (yargs would read 17990000, 12345).
+    .parserConfiguration({ 'halt-at-non-option': opts.haltAtNonOption ?? false, 'greedy-arrays': false, 'parse-positional-numbers': false })
     .fail((msg: string | undefined, err: Error | undefined) => {
       if (err instanceof JetpackError) throw err;
       throw usage(`${msg ?? errorMessage(err)} (see ${name} --help)`);

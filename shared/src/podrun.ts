@@ -341,7 +341,8 @@ async function runOnLinux(store: Store, pod: Pod, plan: PodPlan, opts: RunPodOpt
 /**
  * FreeBSD: one jail per pod (run/jail.ts), rooted at `<pod dir>/jail`; the pod's address is an
  * alias on jail.interface that jail(8) adds, and its limits are rctl(8) rules. There is no init
- * process to record: the pod's processes are found by jail name (ps -J).
+ * process to record: a jail's processes are found by its name (ps -J, run/freebsd.ts psArgv),
+ * which `pod ps`, `top`, `killall` and `kill` do not use yet (they are Linux only).
  */
 async function runInJail(store: Store, pod: Pod, plan: PodPlan, opts: RunPodOptions, callbacks: RunCallbacks): Promise<number> {
   if (plan.network.mode === 'private' && plan.network.address !== undefined) {

@@ -105,6 +105,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "launcher.h"
+
 extern char **environ;
 
 #define EXIT_SETUP 125
@@ -168,25 +170,9 @@ static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1
 static void fail(const char *fmt, ...)
 {
     int err = errno;
-    char what[1024];
-    char line[1400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    for (char *p = what; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-    int n = snprintf(line, sizeof line, "jetpack-stage1: %s: %s\n", what, strerror(err));
-    if (n > 0) {
-        size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-        if (line[len - 1] != '\n')
-            line[len - 1] = '\n';
-        ssize_t w = write(STDERR_FILENO, line, len);
-        (void)w;
-    }
-    _exit(EXIT_SETUP);
+    launcher_vfail("jetpack-stage1", EXIT_SETUP, err, fmt, ap);
 }
 
 /* A usage error: `jetpack-stage1: <what>: Invalid argument`, exit 125. */
@@ -213,16 +199,10 @@ static void *xcalloc(size_t n, size_t size)
 /* A uid or gid: decimal digits only, 0 .. 4294967294 ((uid_t)-1 means "unchanged" to the kernel). */
 static unsigned long parse_id(const char *opt, const char *s)
 {
-    if (*s == '\0' || strlen(s) > 10)
+    unsigned long v;
+    if (launcher_parse_id(s, &v) < 0)
         usage_fail("%s \"%s\": not a number between 0 and 4294967294", opt, s);
-    for (const char *p = s; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            usage_fail("%s \"%s\": not a number between 0 and 4294967294", opt, s);
-    }
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (v > 4294967294ULL)
-        usage_fail("%s \"%s\": not a number between 0 and 4294967294", opt, s);
-    return (unsigned long)v;
+    return v;
 }
 
 /* "1,2,3" (or "") into a freshly allocated array. */

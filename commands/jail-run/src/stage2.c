@@ -69,6 +69,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "launcher.h"
+
 #define EXIT_SETUP 125
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_NOT_FOUND 127
@@ -83,17 +85,9 @@ static void die(int status, const char *fmt, ...) __attribute__((noreturn, forma
 static void die(int status, const char *fmt, ...)
 {
     int err = errno;
-    char what[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    for (char *p = what; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    }
-    fprintf(stderr, "jetpack-stage2: %s: %s\n", what, strerror(err));
-    exit(status);
+    launcher_vfail("jetpack-stage2", status, err, fmt, ap);
 }
 
 /* A usage error: `jetpack-stage2: <what>: Invalid argument`, exit 125. */
@@ -102,13 +96,10 @@ static void die(int status, const char *fmt, ...)
 /* A uid or gid: decimal digits only, 0 .. 4294967294 ((uid_t)-1 means "unchanged" to the kernel). */
 static unsigned long parse_id(const char *opt, const char *s)
 {
-    size_t len = strlen(s);
-    if (len == 0 || len > 10 || strspn(s, "0123456789") != len)
+    unsigned long v;
+    if (launcher_parse_id(s, &v) < 0)
         usage_fail("%s \"%s\": not a number between 0 and 4294967294", opt, s);
-    unsigned long long v = strtoull(s, NULL, 10);
-    if (v > 4294967294ULL)
-        usage_fail("%s \"%s\": not a number between 0 and 4294967294", opt, s);
-    return (unsigned long)v;
+    return v;
 }
 
 /* `--groups=` ("" or "N,N,...") into groups[1..]; groups[0] is left for the gid. Returns the count. */

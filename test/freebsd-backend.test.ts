@@ -35,6 +35,7 @@ import {
   type FreeBSDOptions,
 } from '../shared/src/run/freebsd.js';
 import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
+import { planAppFixture } from './lib/plans.js';
 
 const UUID = 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6';
 const JAIL = `jetpack/${UUID}`;
@@ -51,27 +52,17 @@ function options(...overrides: Array<[string, string]>): FreeBSDOptions {
 }
 
 function app(name: string, extra: Partial<PlanApp> = {}): PlanApp {
-  return {
-    name,
+  return planAppFixture(name, {
     rootfs: `${POD}/apps/${name}/rootfs`,
     exec: ['/bin/sh', '-c', 'echo hello'],
-    uid: 0,
-    gid: 0,
-    groups: [],
-    cwd: '/',
     env: [
       { name: 'PATH', value: PATH },
       { name: 'HOME', value: '/root' },
       { name: 'AC_APP_NAME', value: name },
       { name: 'AC_METADATA_URL', value: '' },
     ],
-    mounts: [],
-    capabilities: [],
-    noNewPrivileges: false,
-    readOnlyRootfs: false,
-    limits: {},
     ...extra,
-  };
+  });
 }
 
 function plan(apps: PlanApp[], extra: Partial<PodPlan> = {}): PodPlan {

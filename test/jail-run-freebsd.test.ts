@@ -13,9 +13,10 @@ import path from 'node:path';
 import { defaults } from '../shared/src/config.js';
 import { JetpackError } from '../shared/src/errors.js';
 import { encodeStage2Environment, type FreeBSDOptions } from '../shared/src/run/freebsd.js';
-import { checkMountPoint, makeMountDirs, runJailPlan, type JailHost, type JailProcess } from '../shared/src/run/jail.js';
+import { makeMountDirs, runJailPlan, type JailHost, type JailProcess } from '../shared/src/run/jail.js';
 import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
 import { tempDir } from './lib/fixtures.js';
+import { planAppFixture } from './lib/plans.js';
 
 const UUID = '5b0e2a4c-9d3f-4e1a-8b7c-6d5e4f3a2b1c';
 const JAIL = `jetpack/${UUID}`;
@@ -26,25 +27,17 @@ const S2 = '/usr/local/libexec/jetpack/jetpack-stage2';
 const opts = (): FreeBSDOptions => ({ config: { path: null, values: new Map(defaults('freebsd')) }, root: ROOT });
 
 function app(name: string, extra: Partial<PlanApp> = {}): PlanApp {
-  return {
-    name,
+  return planAppFixture(name, {
     rootfs: `${POD}/apps/${name}/rootfs`,
     exec: [`/usr/local/bin/${name}`],
     uid: 80,
     gid: 80,
-    groups: [],
-    cwd: '/',
     env: [
       { name: 'PATH', value: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
       { name: 'AC_APP_NAME', value: name },
     ],
-    mounts: [],
-    capabilities: [],
-    noNewPrivileges: false,
-    readOnlyRootfs: false,
-    limits: {},
     ...extra,
-  };
+  });
 }
 
 /** A two-app pod: web (handlers, a volume, its own CPU limit) and worker; a pod memory limit; a private address. */

@@ -16,6 +16,7 @@ import { defaults } from '../shared/src/config.js';
 import { appExecArgv, encodeStage2Environment, eventHandlerArgv, jailName, type FreeBSDOptions } from '../shared/src/run/freebsd.js';
 import type { PlanApp, PodPlan } from '../shared/src/run/plan.js';
 import { REPO, busyboxLayout, tempDir } from './lib/fixtures.js';
+import { planAppFixture } from './lib/plans.js';
 
 const pkg = path.join(REPO, 'commands/jail-run');
 const stage2 = path.join(pkg, 'dist/jetpack-stage2-test');
@@ -58,10 +59,7 @@ function makeJail(t: Test): Jail {
 }
 
 function app(extra: Partial<PlanApp> = {}): PlanApp {
-  return {
-    name: 'main',
-    rootfs: '/unused',
-    exec: ['/bin/true'],
+  return planAppFixture('main', {
     uid: 1000,
     gid: 1000,
     groups: [100, 4242],
@@ -72,13 +70,8 @@ function app(extra: Partial<PlanApp> = {}): PlanApp {
       { name: 'AC_METADATA_URL', value: '' },
       { name: 'SPACED', value: 'a b  c\nsecond line=still the value' },
     ],
-    mounts: [],
-    capabilities: [],
-    noNewPrivileges: false,
-    readOnlyRootfs: false,
-    limits: {},
     ...extra,
-  };
+  });
 }
 
 function plan(a: PlanApp): PodPlan {

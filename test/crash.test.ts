@@ -168,10 +168,21 @@ class Sweeper {
     this.young += l.young.length;
   }
 
+  /** How many kills landed inside the operation: at least a third of them, at most 3 needed. */
+  private static wanted(c: { killed: number; late: number }): number {
+    return Math.min(3, Math.ceil((c.killed + c.late) / 3));
+  }
+
+  /** How many more kills of `op` must land inside it before {@link report} is satisfied. */
+  short(op: string): number {
+    const c = this.tally.get(op) ?? { killed: 0, late: 0 };
+    return Math.max(0, Sweeper.wanted(c) - c.killed);
+  }
+
   report(): void {
     for (const [op, c] of this.tally) {
       this.t.comment(`${this.driver}: ${op}: ${c.killed} kills landed inside the operation, ${c.late} after it ended`);
-      const want = Math.min(3, Math.ceil((c.killed + c.late) / 3));
+      const want = Sweeper.wanted(c);
       this.t.ok(c.killed >= want, `${this.driver}: ${op}: at least ${want} kills landed inside the operation (${c.killed})`);
     }
     if (this.young > 0) this.t.comment(`${this.driver}: ${this.young} empty owner-less directories seen (kill between mkdir and the owner marker)`);
@@ -334,22 +345,32 @@ async function crashes(t: Test, driver: 'dir' | 'zfs', files: Files): Promise<vo
   const r = json<PodJson>(await jp(store, 'pod-create', [base.uuid]), 'create the pod to run');
   s.pods.add(r.uuid);
   const runJson = join(pods, r.uuid, 'run.json');
+  // run.json is replaced (write, then rename) at each write, so a new inode marks the run's first
+  // write; its mtime would not do on zfs-fuse, whose coarse times made the trigger fire late.
+  const runJsonId = (): string => {
+    const st = statSync(runJson, { throwIfNoEntry: false });
+    return st === undefined ? '' : `${st.ino}:${st.mtimeMs}`;
+  };
   const runStarts = (): (() => boolean) => {
-    const before = existsSync(runJson) ? statSync(runJson).mtimeMs : 0;
-    return () => existsSync(runJson) && statSync(runJson).mtimeMs !== before;
+    const before = runJsonId();
+    return () => runJsonId() !== before;
   };
   const wRun = await shortest(CALIBRATION_RUNS, async () => windowOf(await shoot(store, 'jail-run', [r.uuid], { trigger: runStarts() }), 'jail-run'));
   t.comment(`${driver}: jail-run window ${wRun.toFixed(0)} ms`);
   const dRun = sweep(wRun, POINTS);
-  for (let k = 0; k < POINTS; k++) {
-    const shot = await shoot(store, 'jail-run', [r.uuid], { trigger: runStarts(), delay: dRun[k] as number });
+  const killRunAt = async (delay: number, first: boolean): Promise<void> => {
+    const shot = await shoot(store, 'jail-run', [r.uuid], { trigger: runStarts(), delay });
     s.count('jail-run', shot);
+    if (!shot.killed) {
+      t.equal(shot.result.exitCode, 0, `${driver}: a jail-run that ended before its kill at +${delay} ms succeeded ${String(shot.result.stderr)}`);
+      t.comment(`${driver}: jail-run ended on its own ${(shot.exitedAt - (shot.triggeredAt ?? 0)).toFixed(0)} ms after it claimed the pod`);
+    }
     const end = Date.now() + 5_000;
     while (processesMentioning([files.marker]).length > 0 && Date.now() < end) await sleep(20);
-    t.same(processesMentioning([files.marker]), [], `${driver}: jail-run killed at +${dRun[k]} ms leaves no app running`);
-    const seen = await s.afterKill(`${driver}: jail-run killed at +${dRun[k]} ms`, { pods: true });
+    t.same(processesMentioning([files.marker]), [], `${driver}: jail-run killed at +${delay} ms leaves no app running`);
+    const seen = await s.afterKill(`${driver}: jail-run killed at +${delay} ms`, { pods: true });
     t.not(seen.pods.find((p) => p.uuid === r.uuid)?.state, 'running', `${driver}: a pod whose jail-run was killed is not shown running`);
-    if (k === 0) {
+    if (first) {
       const gc = await jp(store, 'store-gc', []);
       t.equal(gc.exitCode, 0, `${driver}: store-gc after jail-run killed ${String(gc.stderr)}`);
       t.notOk(existsSync(`/run/netns/jetpack-${r.uuid}`), `${driver}: store-gc removed the killed run's network namespace`);
@@ -358,8 +379,12 @@ async function crashes(t: Test, driver: 'dir' | 'zfs', files: Files): Promise<vo
     t.equal(again.exitCode, 0, `${driver}: the next run of the pod works ${String(again.stderr)}`);
     t.equal(String(again.stdout), files.marker);
     t.notOk(existsSync(`/run/netns/jetpack-${r.uuid}`), `${driver}: and its network namespace is gone after it`);
-    await s.clean(`${driver}: after jail-run killed at +${dRun[k]} ms`);
-  }
+    await s.clean(`${driver}: after jail-run killed at +${delay} ms`);
+  };
+  for (let k = 0; k < POINTS; k++) await killRunAt(dRun[k] as number, k === 0);
+  // Runs after the calibration may be quicker than it (a CI run saw 5 of 6 kills land after the
+  // end on zfs): top up with kills early in the run until enough landed inside it.
+  for (let extra = 0; extra < POINTS && s.short('jail-run') > 0; extra++) await killRunAt(Math.floor(((dRun[0] as number) * (POINTS - extra)) / POINTS), false);
 
   lap('jail-run');
   // What completed first is still whole: the base image and the first pod run.

@@ -283,7 +283,6 @@ async function runApps(host: JailHost, jail: string, apps: readonly AppCommands[
   };
 
   const stopOthers = async (): Promise<void> => {
-    if (stopping && firstFailure === undefined) return;
     stopping = true;
     send('SIGTERM');
     const deadline = (opts.stopTimeout ?? 10) * 1000;
@@ -312,7 +311,8 @@ async function runApps(host: JailHost, jail: string, apps: readonly AppCommands[
   };
 
   const one = async ({ app, env, preStart, exec, postStop }: AppCommands): Promise<void> => {
-    let status = stopping ? signalStatus(sig.received ?? 'SIGTERM') : preStart === null ? 0 : await start(preStart, env);
+    let status = preStart === null || stopping ? 0 : await start(preStart, env);
+    // Stopping (a signal came, or another app failed): this app does not start.
     if (status === 0 && stopping) status = signalStatus(sig.received ?? 'SIGTERM');
     if (status === 0) {
       status = await start(exec, env);
